@@ -1,0 +1,3 @@
+from clipstudy.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,154 @@
+"""Command line: the same entry points the notebooks call.
+
+    python -m clipstudy world build --out data/worlds/default [--pairs 100000 --image-size 32 ...]
+    python -m clipstudy world export --world data/worlds/default --format wds --out data/shards
+    python -m clipstudy train --data data/worlds/default --out data/runs/demo [--samples ...]
+    python -m clipstudy eval --run data/runs/demo --world data/worlds/default
+    python -m clipstudy models
+
+Config fields become options (`--batch-size 128`); `--config file.json` loads a JSON of fields
+first. Bad input prints one `error:` line naming the bad value and the valid choices, exits 2,
+and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from clipstudy import config as C
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own errors, same shape as ours
+        valid = sorted(o for a in self._actions for o in a.option_strings if o.startswith("--"))
+        hint = f"; valid options: {' '.join(valid)}" if "unrecognized" in message else ""
+        self.exit(2, f"{self.prog}: error: {message}{hint}\n")
+
+
+def _add_config_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    helps = C.field_help(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if isinstance(default, tuple):
+            default = ",".join(map(str, default))
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, metavar="V",
+                            help=f"{helps.get(f.name, '')} (default: {default})")
+    parser.add_argument("--config", default=None, help="JSON file of fields, applied before the options")
+
+
+def _config_from_args(cls: type, args: argparse.Namespace, extra: dict | None = None):
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+              if getattr(args, f.name, None) is not None}
+    values.update(extra or {})
+    return C.load(cls, args.config, values)
+
+
+def _world_build(args) -> int:
+    from clipstudy.world import WorldConfig, build_world
+
+    cfg = _config_from_args(WorldConfig, args)
+    info = build_world(cfg, Path(args.out), overwrite=args.overwrite, progress=not args.quiet)
+    print(json.dumps({"out": args.out, "counts": info.get("counts"), "seconds": info.get("seconds")}, indent=2))
+    return 0
+
+
+def _world_export(args) -> int:
+    from clipstudy.world import export_hf, export_webdataset
+
+    if Path(args.out).exists():
+        raise C.ConfigError(f"export folder {args.out} already exists; choose another --out")
+    export = {"wds": export_webdataset, "hf": export_hf}[args.format]
+    export(Path(args.world), Path(args.out))
+    print(f"wrote {args.format} export of {args.world} to {args.out}")
+    return 0
+
+
+def _train(args) -> int:
+    from clipstudy.train import TrainConfig, train
+
+    cfg = _config_from_args(TrainConfig, args)
+    summary = train(cfg, progress=not args.quiet)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _eval(args) -> int:
+    from clipstudy.runs import evaluate_run
+
+    suites = args.suites.split(",") if args.suites else None
+    result = evaluate_run(Path(args.run), Path(args.world) if args.world else None, suites=suites,
+                          batch_size=args.batch_size, progress=not args.quiet)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _models(args) -> int:
+    from clipstudy import models
+
+    for name in sorted(models.MODELS):
+        model = models.create_model(name, image_size=args.image_size)
+        f = models.flops_per_sample(model, args.image_size, models.get_tokenizer(name).context_length)
+        params = sum(p.numel() for p in model.visual.parameters()) / 1e6
+        print(f"{name:12s} image {f['image_gflops']:7.3f} GFLOPs  text {f['text_gflops']:6.3f} GFLOPs  "
+              f"image params {params:6.2f} M")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from clipstudy.train import TrainConfig
+    from clipstudy.world import WorldConfig
+
+    p = _Parser(prog="python -m clipstudy", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    world = sub.add_parser("world", help="build or export an EmojiWorld").add_subparsers(
+        dest="world_command", required=True, parser_class=_Parser)
+    build = world.add_parser("build", help="render the training pool and evaluation suites")
+    build.add_argument("--out", default="data/worlds/default", help="world folder to create")
+    build.add_argument("--overwrite", action="store_true", help="replace an existing world folder")
+    _add_config_options(build, WorldConfig)
+    build.set_defaults(func=_world_build)
+    export = world.add_parser("export", help="write a world's training pool as tar shards or a HF dataset")
+    export.add_argument("--world", required=True, help="world folder")
+    export.add_argument("--format", choices=["wds", "hf"], required=True,
+                        help="wds = webdataset tar shards; hf = datasets.save_to_disk")
+    export.add_argument("--out", required=True, help="folder to create")
+    export.set_defaults(func=_world_export)
+
+    tr = sub.add_parser("train", help="train a CLIP model (config fields as options)")
+    _add_config_options(tr, TrainConfig)
+    tr.set_defaults(func=_train)
+
+    ev = sub.add_parser("eval", help="evaluate a run's checkpoint on every suite of a world")
+    ev.add_argument("--run", required=True, help="run folder (holds checkpoint.pt)")
+    ev.add_argument("--world", default=None, help="world folder (default: the run's training data)")
+    ev.add_argument("--suites", default=None, help="comma-separated suite names (default: all)")
+    ev.add_argument("--batch-size", type=int, default=256)
+    ev.set_defaults(func=_eval)
+
+    md = sub.add_parser("models", help="list registered models with FLOPs per sample")
+    md.add_argument("--image-size", type=int, default=32)
+    md.set_defaults(func=_models)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from clipstudy.data import DataError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (C.ConfigError, DataError, FileNotFoundError, FileExistsError) as e:
+        print(f"python -m clipstudy {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Typed configuration: dataclasses built from dicts, JSON files or `key=value` strings.
+
+Every config in clipstudy is a dataclass with commented defaults. `from_dict` is the one way
+in: an unknown key is an error that names the valid ones, and values are coerced to the
+field's type so that command-line strings and JSON numbers both work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """Bad configuration: the message names the bad value and the valid choices."""
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):  # Optional[X]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        return _coerce(name, value, next(a for a in args if a is not type(None)))
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{name}={value!r} is not valid; choose one of {list(args)}")
+        return value
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        elem = args[0] if args else str
+        return origin(_coerce(name, v, elem) for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={value!r} is not a boolean (use true/false)")
+    if hint in (int, float, str):
+        try:
+            if hint is int and not isinstance(value, bool):
+                number = float(value)  # accepts "1e5" and "100_000"
+                if number != int(number):
+                    raise ValueError
+                return int(number)
+            return hint(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{name}={value!r} is not a valid {hint.__name__}") from None
+    return value
+
+
+def field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def from_dict(cls: type[T], values: dict[str, Any], base: T | None = None) -> T:
+    """Build `cls` from `values` (over `base` or the defaults); unknown keys are errors."""
+    valid = field_names(cls)
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} key(s) {unknown}; valid keys: {valid}")
+    hints = typing.get_type_hints(cls)
+    coerced = {k: _coerce(k, v, hints[k]) for k, v in values.items()}
+    obj = dataclasses.replace(base, **coerced) if base is not None else cls(**coerced)
+    check = getattr(obj, "check", None)
+    if check is not None:
+        check()
+    return obj
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """['lr=1e-3', 'model=vit-s-8'] -> {'lr': '1e-3', 'model': 'vit-s-8'}."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value")
+        key, value = item.split("=", 1)
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
+def load(cls: type[T], path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> T:
+    """Defaults <- JSON file (optional) <- overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+        values.update(json.loads(path.read_text()))
+    values.update(overrides or {})
+    return from_dict(cls, values)
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(obj).items()}
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """The same-line comment of each field (`name: type = default  # help`), for --help."""
+    import inspect
+
+    helps = {}
+    names = set(field_names(cls))
+    for line in inspect.getsource(cls).splitlines():
+        head, _, comment = line.partition("  # ")
+        name = head.strip().split(":")[0]
+        if name in names and comment:
+            helps[name] = comment.strip()
+    return helps

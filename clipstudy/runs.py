@@ -1,0 +1,52 @@
+"""Run folders after training: load the checkpoint, evaluate it, record `eval.json`.
+
+    python -m clipstudy eval --run data/runs/default
+
+Cost: all suites of the default world (1k classes x 4 styles, 5k retrieval scenes, probes)
+take about a minute for the default model on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from clipstudy import models
+from clipstudy.data import DataError, load_world_info
+
+
+def load_run(run: Path):
+    """-> (model in eval mode, tokenizer, config.json of the run)."""
+    ckpt = run / "checkpoint.pt"
+    if not ckpt.is_file():
+        partial = run.with_name(run.name + ".partial")
+        hint = f" ({partial} exists: that run did not finish)" if partial.exists() else ""
+        raise DataError(f"no checkpoint at {ckpt}{hint}")
+    model, _info = models.load_checkpoint(ckpt)
+    model.eval()
+    return model, models.get_tokenizer(model_name_of(run)), json.loads((run / "config.json").read_text())
+
+
+def model_name_of(run: Path) -> str:
+    return json.loads((run / "config.json").read_text())["train"]["model"]
+
+
+def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None = None,
+                 batch_size: int = 256, progress: bool = True) -> dict[str, float]:
+    """Evaluate a run on a world's suites; results are merged into `<run>/eval.json`."""
+    from clipstudy.evaluate import evaluate_world
+
+    model, tokenizer, cfg = load_run(run)
+    world = world or Path(cfg["train"]["data"])
+    known = set(load_world_info(world)["suites"])
+    if suites is not None and not set(suites) <= known:
+        raise DataError(f"unknown suite(s) {sorted(set(suites) - known)}; valid: {sorted(known)}")
+    result = evaluate_world(model, tokenizer, world, suites=suites, batch_size=batch_size, progress=progress)
+    path = run / "eval.json"
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    record[str(world)] = result
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    os.replace(tmp, path)
+    return result
