@@ -1,0 +1,67 @@
+"""Tidy tables -> Plotly figures, and the renderer that makes them show in the offline book.
+
+Plotly's default renderer under Papermill emits only its JSON mime type, which Jupyter Book 1
+leaves blank (and warns about). `use_book_renderer()` makes every figure emit `text/html`
+that relies on plotly.min.js, which the book serves once for all pages (see _config.yml).
+Imports nothing of clipstudy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.subplots import make_subplots
+
+
+class _BookRenderer(pio.base_renderers.MimetypeRenderer):
+    def to_mimebundle(self, fig_dict):
+        html = pio.to_html(fig_dict, include_plotlyjs=False, full_html=False, validate=False)
+        return {"text/html": html}
+
+
+def use_book_renderer() -> None:
+    pio.renderers["clipstudy_book"] = _BookRenderer()
+    pio.renderers.default = "clipstudy_book"
+
+
+def image_grid(images: np.ndarray, titles: list[str], cols: int = 6, size: int = 150) -> go.Figure:
+    """uint8 [N, H, W, 3] -> a grid of images with (wrapped) titles."""
+    rows = -(-len(images) // cols)
+    wrapped = ["<br>".join(_wrap(t, 28)) for t in titles]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=wrapped, vertical_spacing=0.12 / max(1, rows - 1) + 0.06)
+    for i, img in enumerate(images):
+        fig.add_trace(go.Image(z=np.asarray(img)), row=i // cols + 1, col=i % cols + 1)
+    fig.update_xaxes(visible=False).update_yaxes(visible=False)
+    fig.update_annotations(font_size=10)
+    fig.update_layout(height=rows * (size + 60), width=cols * size, margin=dict(l=5, r=5, t=60, b=5))
+    return fig
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return lines + [line]
+
+
+def curves(rows: list[dict], x: str, y: str, color: str | None = None, title: str = "") -> go.Figure:
+    """Line plot of tidy rows (list of dicts), one line per value of `color`."""
+    fig = go.Figure()
+    groups = sorted({r.get(color) for r in rows}) if color else [None]
+    for g in groups:
+        sel = [r for r in rows if color is None or r.get(color) == g]
+        fig.add_trace(go.Scatter(x=[r[x] for r in sel], y=[r[y] for r in sel], mode="lines",
+                                 name=str(g) if g is not None else y))
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=380)
+    return fig
+
+
+def bars(labels: list[str], values: list[float], title: str = "", yaxis: str = "") -> go.Figure:
+    fig = go.Figure(go.Bar(x=labels, y=values, text=[f"{v:.1f}" for v in values], textposition="outside"))
+    fig.update_layout(title=title, yaxis_title=yaxis, height=380)
+    return fig
