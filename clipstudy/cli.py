@@ -5,6 +5,7 @@
     python -m clipstudy train --data data/worlds/default --out data/runs/demo [--samples ...]
     python -m clipstudy eval --run data/runs/demo --world data/worlds/default
     python -m clipstudy models
+    python -m clipstudy book run --profile laptop
 
 Config fields become options (`--batch-size 128`); `--config file.json` loads a JSON of fields
 first. Bad input prints one `error:` line naming the bad value and the valid choices, exits 2,
@@ -100,6 +101,16 @@ def _models(args) -> int:
     return 0
 
 
+def _book_run(args) -> int:
+    from clipstudy import book
+
+    only = args.only.split(",") if args.only else None
+    book.execute(args.profile, args.world, timeout_s=args.timeout, only=only)
+    if not args.no_html:
+        print(f"book written to {book.build_html()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from clipstudy.train import TrainConfig
     from clipstudy.world import WorldConfig
@@ -132,6 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--suites", default=None, help="comma-separated suite names (default: all)")
     ev.add_argument("--batch-size", type=int, default=256)
     ev.set_defaults(func=_eval)
+
+    bk = sub.add_parser("book", help="execute the notebooks and build the HTML book").add_subparsers(
+        dest="book_command", required=True, parser_class=_Parser)
+    run = bk.add_parser("run", help="Papermill every notebook into book/, then jupyter-book build")
+    run.add_argument("--profile", default="laptop", help="smoke | laptop | gpu | real")
+    run.add_argument("--world", default="data/worlds/default", help="world folder the notebooks use")
+    run.add_argument("--only", default=None, help="comma-separated notebook names (default: all)")
+    run.add_argument("--timeout", type=int, default=3600, help="seconds per notebook cell")
+    run.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book build")
+    run.set_defaults(func=_book_run)
 
     md = sub.add_parser("models", help="list registered models with FLOPs per sample")
     md.add_argument("--image-size", type=int, default=32)

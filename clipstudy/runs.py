@@ -50,3 +50,34 @@ def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None 
     tmp.write_text(json.dumps(record, indent=2))
     os.replace(tmp, path)
     return result
+
+
+def config_hash(cfg) -> str:
+    """Short hash of every field that changes a run's result (not where it is written)."""
+    import hashlib
+
+    from clipstudy.config import to_dict
+
+    fields = {k: v for k, v in to_dict(cfg).items() if k not in ("out", "overwrite", "threads")}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def train_or_load(cfg, runs_dir: str | Path = "data/runs", world: Path | None = None, progress: bool = True) -> dict:
+    """The run for `cfg`: trained and evaluated once, then read back from `<runs_dir>/<model>-<hash>`.
+
+    The folder name carries a hash of the config, so a changed setting never reuses a stale run.
+    Returns {"dir", "summary", "metrics" (list of dicts), "eval" (dict[str, float])}.
+    """
+    import dataclasses
+
+    from clipstudy.train import train
+
+    run = Path(runs_dir) / f"{cfg.model}-{config_hash(cfg)}"
+    if not (run / "summary.json").is_file():
+        train(dataclasses.replace(cfg, out=str(run), overwrite=True), progress=progress)
+    world = world or Path(cfg.data)
+    record = json.loads((run / "eval.json").read_text()) if (run / "eval.json").is_file() else {}
+    result = record.get(str(world)) or evaluate_run(run, world, progress=progress)
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
+    return {"dir": run, "summary": json.loads((run / "summary.json").read_text()), "metrics": metrics,
+            "eval": result}
