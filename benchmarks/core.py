@@ -1,0 +1,83 @@
+"""Core speed benchmark: world build, training throughput, evaluation time (CPU or GPU).
+
+    .venv/bin/python benchmarks/core.py [--pairs 100000] [--steps 30] [--out benchmarks/results]
+
+Measures, in one run on this machine:
+  1. seconds to build a world of `--pairs` training pairs at 64 px (and 32 px), suites included,
+     per stage as the builder records them;
+  2. training samples/s of the default model at 32 and 64 px (batch 256, fp32; bf16 too with
+     --bf16), steady state = after the first logged interval;
+  3. seconds to evaluate one checkpoint on every suite of the 32 px world.
+Prints a table and writes it as JSON (with the machine's description) under --out.
+Cost: about 10 minutes on 2 CPU cores with the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from clipstudy.runs import evaluate_run
+from clipstudy.train import TrainConfig, train
+from clipstudy.world import WorldConfig, build_world
+
+
+def machine() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pairs", type=int, default=100_000)
+    ap.add_argument("--steps", type=int, default=30, help="training steps per throughput measurement")
+    ap.add_argument("--model", default=TrainConfig.model)
+    ap.add_argument("--bf16", action="store_true", help="also measure bf16 autocast")
+    ap.add_argument("--out", default="benchmarks/results")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="clipstudy-bench-"))
+    results: dict = {"machine": machine(), "pairs": args.pairs, "model": args.model}
+    try:
+        for size in (64, 32):
+            t = time.perf_counter()
+            info = build_world(WorldConfig(pairs=args.pairs, image_size=size), tmp / f"world{size}", progress=False)
+            results[f"world_build_{size}px_s"] = round(time.perf_counter() - t, 1)
+            results[f"world_build_{size}px_stages_s"] = info.get("seconds")
+        for size in (32, 64):
+            for precision in ("fp32", "bf16") if args.bf16 else ("fp32",):
+                cfg = TrainConfig(data=str(tmp / f"world{size}"), out=str(tmp / f"run{size}{precision}"),
+                                  model=args.model, samples=256 * args.steps, warmup=0, log_every=5,
+                                  precision=precision)
+                train(cfg, progress=False)
+                rows = [json.loads(x) for x in (Path(cfg.out) / "metrics.jsonl").read_text().splitlines()]
+                steady = rows[1:]  # the first interval includes start-up
+                seen = sum(r["samples"] - p["samples"] for p, r in zip(rows, steady))
+                secs = sum(r["seconds"] - p["seconds"] for p, r in zip(rows, steady))
+                results[f"train_{size}px_{precision}_samples_per_s"] = round(seen / secs, 1)
+        t = time.perf_counter()
+        ev = evaluate_run(tmp / "run32fp32", tmp / "world32", progress=False)
+        results["eval_all_suites_32px_s"] = round(time.perf_counter() - t, 1)
+        results["eval_keys"] = len(ev)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    for k, v in results.items():
+        print(f"{k:40s} {v}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = "gpu" if torch.cuda.is_available() else "cpu"
+    (out / f"core-{name}.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

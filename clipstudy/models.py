@@ -1,0 +1,304 @@
+"""Model registry: CLIP architectures at emoji scale, FLOPs per sample, and checkpoints.
+
+Every architecture is an open_clip JSON config in `model_configs/` (embed_dim, vision_cfg,
+text_cfg). All share ONE text tower (4 layers x 128 wide, 4 heads, 32 tokens,
+open_clip's SimpleTokenizer), held fixed across image towers as in paper A. Configs carry
+image_size 64; `create_model(name, image_size)` sets the size the model is built for.
+
+Patch sizes are in pixels, so the token grid shrinks with the image: `vit-b-16` sees 4x4 patches
+at 64 px and 2x2 at 32 px. At 64 px, /16 vs /8 is 16 vs 64 tokens: the 1:4 ratio of the paper's
+B/32 vs B/16 at 224 px (49 vs 196). Image-size costs thus scale alike in every family, and the
+A4 towers match vit-b-16's FLOPs at any size (0.9-1.13x). Image-tower forward GFLOPs per
+sample (FlopCounterMode; the shared text tower adds 0.0525 for a 32-token caption):
+
+    name        paper analogue   image tower                          32 px    64 px
+    vit-ti-8    Ti/16            ViT 128 wide x 4 layers, patch 8     0.028    0.114
+    vit-s-8     S/16  DEFAULT    ViT 192 x 6                          0.093    0.369
+    vit-b-16    B/32             ViT 256 x 8, patch 16                0.065    0.223
+    vit-b-8     B/16             ViT 256 x 8                          0.218    0.859
+    vit-l-8     L/16             ViT 384 x 12                         0.730    2.848
+    rn50        ResNet-50        ModifiedResNet [3,4,6,3], width 32   0.068    0.252
+    convnext-t  ConvNeXt-T       ConvNeXt [3,3,9,3], dims 56..448     0.063    0.252
+    swin-t      Swin-T           Swin [2,2,6,2], embed 56, window 4   0.061    0.247
+    mixer-b-16  Mixer-B/32       MLP-Mixer 256 x 12, patch 16         0.058    0.233
+
+The ViTs are the A3 family (the image tower grows, the text tower stays); the last four with
+vit-b-16 are A4's "similar FLOPs" set. ViT heads are 32 wide. The default, vit-s-8, trains
+(forward + backward + AdamW, batch 256, 2 CPU cores) at ~330 samples/s at 32 px and ~115 at
+64 px. Timm towers run without stochastic depth (override with timm_drop_path).
+
+open_clip's TimmModel passes no architecture arguments to timm, so the three timm towers are
+registered here as named timm models (`clipstudy_convnext_t`, `clipstudy_swin_t_64`, ...); names
+whose weights depend on the input size carry it, as timm's own do (`mixer_b16_224`). Sizes 32
+and 64 are registered on import; `register_timm_towers(size)` adds others.
+
+Checkpoints load in plain open_clip (after `import clipstudy.models` for timm towers):
+    open_clip.add_model_config("<dir>/clipstudy-vit-s-8-32px.json")
+    model = open_clip.create_model("clipstudy-vit-s-8-32px", pretrained="<dir>/model.pt")
+open_clip 3.3 rejects a `preprocess_cfg` key in such a config, so the [-1, 1] pixel scaling
+(mean = std = 0.5, as `data.to_model_input`) travels in `<dir>/open_clip_config.json`, which
+open_clip's `local-dir:` schema reads together with the weights:
+    model, _, preprocess = open_clip.create_model_and_transforms("local-dir:<dir>")
+(that needs the checkpoint named *.pth, *.bin or *.safetensors, alone in its folder).
+
+Cost: building any registered model takes < 1 s on CPU; FLOPs counting one forward, < 1 s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import open_clip
+import timm
+import torch
+from timm.models import build_model_with_cfg, register_model
+from timm.models.convnext import ConvNeXt
+from timm.models.mlp_mixer import MlpMixer
+from timm.models.swin_transformer import SwinTransformer
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
+from .config import ConfigError
+
+__all__ = [
+    "MODELS", "DEFAULT_MODEL", "list_models", "model_config", "build_model", "create_model",
+    "get_tokenizer", "flops_per_sample", "save_checkpoint", "load_checkpoint",
+    "register_timm_towers", "open_clip_name",
+]
+
+CONFIG_DIR = Path(__file__).parent / "model_configs"
+MODELS: dict[str, Path] = {p.stem: p for p in sorted(CONFIG_DIR.glob("*.json"))}
+DEFAULT_MODEL = "vit-s-8"
+OPEN_CLIP_PREFIX = "clipstudy-"  # keeps our names apart from open_clip's built-in configs
+PREPROCESS_CFG = {"mean": [0.5] * 3, "std": [0.5] * 3}  # pixels -> [-1, 1], as data.MEAN / STD
+
+
+def list_models() -> list[str]:
+    return list(MODELS)
+
+
+# ---------------------------------------------------------------------------------------------
+# timm towers: name -> (class, architecture kwargs, input multiple, weights depend on input size)
+# Sized so that, at 64 px, each costs about as many FLOPs as vit-b-16 (paper A4).
+TIMM_TOWERS: dict[str, tuple[type, dict[str, Any], int, bool]] = {
+    "clipstudy_convnext_t": (ConvNeXt, dict(depths=(3, 3, 9, 3), dims=(56, 112, 224, 448)), 32, False),
+    "clipstudy_swin_t": (SwinTransformer, dict(patch_size=4, window_size=4, embed_dim=56, depths=(2, 2, 6, 2),
+                                               num_heads=(2, 4, 8, 16)), 32, True),
+    "clipstudy_mixer_b16": (MlpMixer, dict(patch_size=16, num_blocks=12, embed_dim=256), 16, True),
+}
+
+
+def _timm_name(base: str, image_size: int) -> str:
+    return f"{base}_{image_size}" if TIMM_TOWERS[base][3] else base
+
+
+def _timm_base(name: str) -> str | None:
+    """'clipstudy_swin_t_64' -> 'clipstudy_swin_t'; None for a name that is not ours."""
+    for base in TIMM_TOWERS:
+        if name == base or (name.startswith(base + "_") and name[len(base) + 1:].isdigit()):
+            return base
+    return None
+
+
+def _register_timm_tower(base: str, image_size: int) -> str:
+    name = _timm_name(base, image_size)
+    if timm.is_model(name):
+        return name
+    cls, arch, _, sized = TIMM_TOWERS[base]
+
+    def entrypoint(pretrained: bool = False, **kwargs):
+        if pretrained:
+            raise ValueError(f"{name} has no pretrained weights: clipstudy trains from scratch")
+        for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
+            kwargs.pop(key, None)
+        kwargs = {**arch, "drop_path_rate": 0.0, **({"img_size": image_size} if sized else {}), **kwargs}
+        cfg = dict(num_classes=1000, input_size=(3, image_size, image_size), mean=(0.5,) * 3, std=(0.5,) * 3)
+        return build_model_with_cfg(cls, name, pretrained=False, pretrained_cfg=cfg, **kwargs)
+
+    entrypoint.__name__ = entrypoint.__qualname__ = name
+    entrypoint.__module__ = __name__
+    setattr(sys.modules[__name__], name, entrypoint)  # timm expects entrypoints as module attributes
+    register_model(entrypoint)
+    return name
+
+
+def register_timm_towers(image_size: int) -> list[str]:
+    """Register every timm tower at `image_size` (needed only to load one in plain open_clip)."""
+    return [_register_timm_tower(base, image_size) for base in TIMM_TOWERS]
+
+
+for _size in (32, 64):
+    register_timm_towers(_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# configs and models
+_TOP_LEVEL_KEYS = ("init_logit_scale", "init_logit_bias", "quick_gelu", "nonscalar_logit_scale")
+_VISION_KEYS = tuple(f.name for f in dataclasses.fields(open_clip.CLIPVisionCfg))
+
+
+def _size_multiple(vision: dict) -> int:
+    if vision.get("timm_model_name"):
+        return TIMM_TOWERS[_timm_base(vision["timm_model_name"])][2]
+    if isinstance(vision["layers"], (list, tuple)):
+        return 32  # ModifiedResNet: stride-2 stem, avgpool, three stride-2 stages
+    return vision["patch_size"]
+
+
+def model_config(name: str, image_size: int = 32, **overrides: Any) -> dict:
+    """The open_clip config dict of registered model `name`, built for `image_size` px.
+
+    `overrides` go to vision_cfg (any open_clip CLIPVisionCfg field, e.g. patch_dropout=0.5 for
+    FLIP) or to the top level (init_logit_scale, init_logit_bias for SigLIP, quick_gelu).
+    """
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; valid models: {list(MODELS)}")
+    cfg = json.loads(MODELS[name].read_text())
+    vision = cfg["vision_cfg"]
+    vision["image_size"] = int(image_size)
+    for key, value in overrides.items():
+        if key in _TOP_LEVEL_KEYS:
+            cfg[key] = value
+        elif key in _VISION_KEYS and key != "image_size":
+            vision[key] = value
+        else:
+            raise ConfigError(f"unknown model override {key!r}; valid: {list(_TOP_LEVEL_KEYS)} and vision "
+                              f"config keys {[k for k in _VISION_KEYS if k != 'image_size']}")
+    if vision.get("timm_model_name"):
+        vision["timm_model_name"] = _timm_name(_timm_base(vision["timm_model_name"]), int(image_size))
+    if vision.get("patch_dropout") and (vision.get("timm_model_name") or isinstance(vision["layers"], list)):
+        raise ConfigError(f"patch_dropout applies to ViT towers only; {name} is not one")
+    multiple = _size_multiple(vision)
+    if image_size % multiple:
+        raise ConfigError(f"{name} needs an image size that is a multiple of {multiple} px, not {image_size}")
+    return cfg
+
+
+def build_model(cfg: dict) -> open_clip.CLIP:
+    """An open_clip CLIP from a config dict (registering its timm tower if needed). Its forward
+    returns a named dict (image_features, text_features, logit_scale[, logit_bias]) that
+    open_clip's losses take as `loss(**out, output_dict=True)`."""
+    timm_name = cfg["vision_cfg"].get("timm_model_name")
+    if timm_name and not timm.is_model(timm_name) and _timm_base(timm_name):
+        _register_timm_tower(_timm_base(timm_name), int(cfg["vision_cfg"]["image_size"]))
+    return open_clip.CLIP(**cfg, output_dict=True)
+
+
+def create_model(name: str, image_size: int = 32, **overrides: Any) -> open_clip.CLIP:
+    """Randomly initialised model `name` for `image_size` px input (see `model_config`)."""
+    return build_model(model_config(name, image_size, **overrides))
+
+
+@functools.lru_cache(maxsize=None)
+def _tokenizer(context_length: int) -> open_clip.SimpleTokenizer:
+    return open_clip.SimpleTokenizer(context_length=context_length)
+
+
+def get_tokenizer(name: str = DEFAULT_MODEL) -> open_clip.SimpleTokenizer:
+    """open_clip's bundled BPE tokenizer (no download) at the model's context length."""
+    return _tokenizer(model_config(name)["text_cfg"]["context_length"])
+
+
+# ---------------------------------------------------------------------------------------------
+# FLOPs
+def flops_per_sample(model: torch.nn.Module, image_size: int, context_length: int | None = None) -> dict[str, float]:
+    """GFLOPs of one image + one caption through the model (matmuls and convolutions, counted by
+    torch's FlopCounterMode; norms and activations are not counted). Training is taken as 3x the
+    forward (backward = 2x forward), the convention of paper A's compute axis. The caption is
+    a full `context_length` tokens (default: the model's), as the text tower always runs."""
+    was_training = model.training
+    model.eval()  # batch norm on a single sample needs eval mode; FLOPs are the same
+    device = next(model.parameters()).device
+    image = torch.zeros(1, 3, image_size, image_size, device=device)
+    text = torch.zeros(1, context_length or model.context_length, dtype=torch.long, device=device)
+    counts = {}
+    try:
+        # the math kernel spells attention as matmuls, which the counter sees (the CPU fused
+        # kernel is not in its table)
+        with sdpa_kernel(SDPBackend.MATH):
+            for key, fn, x in (("image", model.encode_image, image), ("text", model.encode_text, text)):
+                counter = FlopCounterMode(display=False)
+                with counter:
+                    fn(x)
+                counts[key] = counter.get_total_flops() / 1e9
+    finally:
+        model.train(was_training)
+    forward = counts["image"] + counts["text"]
+    return {"image_gflops": counts["image"], "text_gflops": counts["text"],
+            "forward_gflops": forward, "train_gflops": 3 * forward}
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+def open_clip_name(name: str, image_size: int, overrides: dict | None = None) -> str:
+    """The name a checkpoint's config has in open_clip: readable, and unique per config (a
+    hash of the overrides is appended when there are any), so rewriting it is harmless."""
+    base = f"{OPEN_CLIP_PREFIX}{name}-{image_size}px"
+    if not overrides:
+        return base
+    digest = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{base}-{digest}"
+
+
+_RESERVED = ("state_dict", "model_cfg", "name", "image_size", "overrides", "open_clip_name")
+
+
+def _plain(value: Any) -> bool:
+    """Whether torch.load(weights_only=True), as open_clip uses, can read `value` back."""
+    if isinstance(value, dict):
+        return all(isinstance(k, (str, int)) and _plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (str, int, float, bool, torch.Tensor))
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, name: str, image_size: int,
+                    extra: dict | None = None, overrides: dict | None = None) -> Path:
+    """Write `path`, a torch file holding state_dict, model_cfg, name, image_size, overrides,
+    open_clip_name and the keys of `extra` (step, optimizer state, ...: plain data and tensors,
+    as open_clip loads with weights_only=True); beside it the open_clip config
+    `<open_clip_name>.json` (returned) and `open_clip_config.json` for the `local-dir:` schema."""
+    path = Path(path)
+    overrides = dict(overrides or {})
+    extra = dict(extra or {})
+    clash = sorted(set(extra) & set(_RESERVED))
+    if clash or not _plain(extra):
+        raise ConfigError(f"extra must be plain data and tensors without the keys {list(_RESERVED)}"
+                          + (f"; it has {clash}" if clash else ""))
+    cfg = model_config(name, image_size, **overrides)
+    with torch.device("meta"):
+        reference = build_model(cfg).state_dict()
+    model = getattr(model, "_orig_mod", model)  # a torch.compile wrapper saves as its module
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    mismatch = [k for k in set(reference) | set(state)
+                if k not in reference or k not in state or reference[k].shape != state[k].shape]
+    if mismatch:
+        raise ConfigError(f"model does not match {name} at {image_size} px with overrides {overrides}: "
+                          f"differs at {sorted(mismatch)[:5]}")
+    oc_name = open_clip_name(name, image_size, overrides)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**extra, "state_dict": state, "model_cfg": cfg, "name": name, "image_size": int(image_size),
+                "overrides": overrides, "open_clip_name": oc_name}, path)
+    json_path = path.parent / f"{oc_name}.json"
+    json_path.write_text(json.dumps(cfg, indent=2) + "\n")
+    local_dir = {"model_cfg": cfg, "preprocess_cfg": {**PREPROCESS_CFG, "size": int(image_size)}}
+    (path.parent / "open_clip_config.json").write_text(json.dumps(local_dir, indent=2) + "\n")
+    return json_path
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[open_clip.CLIP, dict]:
+    """(model in eval mode, info) from a `save_checkpoint` file; info holds name, image_size,
+    overrides, open_clip_name, model_cfg and `extra`. The model is built from the config stored
+    in the file, so later edits to the registry do not change what loads."""
+    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
+    model = build_model(ckpt["model_cfg"])
+    model.load_state_dict(ckpt["state_dict"])
+    info = {k: ckpt[k] for k in _RESERVED if k != "state_dict"}
+    info["extra"] = {k: v for k, v in ckpt.items() if k not in _RESERVED}
+    return model.to(device).eval(), info

@@ -1,0 +1,121 @@
+"""End-to-end smoke run through the entry points the notebooks use: build a tiny world, train a
+few steps, evaluate every suite, reload the checkpoint in plain open_clip. ~1 minute on 2 cores."""
+
+import json
+
+import open_clip
+import pytest
+import torch
+
+from clipstudy import cli
+from clipstudy.data import load_pairs
+from clipstudy.runs import train_or_load
+from clipstudy.train import TrainConfig
+
+TINY_WORLD = ["--classes", "40", "--pairs", "1024", "--retrieval-images", "64", "--probe-per-class", "12",
+              "--image-size", "32"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("e2e") / "world"
+    assert cli.main(["--quiet", "world", "build", "--out", str(out), *TINY_WORLD]) == 0
+    return out
+
+
+def test_build_train_eval_through_the_cli(world, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["--quiet", "train", "--data", str(world), "--out", str(run), "--model", "vit-ti-8",
+            "--samples", "512", "--batch-size", "64", "--warmup", "64", "--log-every", "2"]
+    assert cli.main(args) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 8 and summary["samples"] == 512
+    metrics = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [2, 4, 6, 8]
+    assert all(m["loss"] > 0 for m in metrics)
+    assert not (tmp_path / "run.partial").exists()
+
+    capsys.readouterr()
+    assert cli.main(["--quiet", "eval", "--run", str(run)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("id/top1", "id/top5", "id/coarse_top1", "probe/5shot_top1", "probe/10shot_top1",
+                "probe/linear_top1", "retrieval/i2t_r1", "retrieval/t2i_r5"):
+        assert 0.0 <= result[key] <= 100.0, key
+    info = json.loads((world / "world.json").read_text())
+    shifts = [s for s in info["suites"] if s.startswith("shift-")]
+    assert len(shifts) >= 3, shifts
+    assert all(f"{s}/top1" in result for s in shifts)
+    assert str(world) in json.loads((run / "eval.json").read_text())
+
+    # The checkpoint loads back in plain open_clip and gives the same embeddings.
+    ckpt = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert ckpt["samples"] == 512
+    json_path = next(run.glob("*.json"), None)
+    configs = [p for p in run.glob("clipstudy-*.json")]
+    assert configs, f"no open_clip config beside the checkpoint in {sorted(p.name for p in run.iterdir())}"
+    open_clip.add_model_config(configs[0])
+    plain = open_clip.create_model(configs[0].stem, pretrained=str(run / "checkpoint.pt")).eval()
+    from clipstudy.models import load_checkpoint
+    ours, _ = load_checkpoint(run / "checkpoint.pt")
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(plain.encode_image(x), ours.eval().encode_image(x))
+    assert json_path is not None
+
+
+def test_train_or_load_reuses_only_identical_configs(world, tmp_path):
+    cfg = TrainConfig(data=str(world), model="vit-ti-8", samples=128, batch_size=64, warmup=0)
+    first = train_or_load(cfg, runs_dir=tmp_path, progress=False)
+    again = train_or_load(cfg, runs_dir=tmp_path, progress=False)
+    assert again["dir"] == first["dir"] and again["eval"] == first["eval"]
+    other = train_or_load(TrainConfig(**{**cfg.__dict__, "lr": 5e-4}), runs_dir=tmp_path, progress=False)
+    assert other["dir"] != first["dir"]
+
+
+def test_same_seed_same_run(world, tmp_path):
+    def loss_curve(name):
+        cfg = ["--quiet", "train", "--data", str(world), "--out", str(tmp_path / name), "--model", "vit-ti-8",
+               "--samples", "192", "--batch-size", "64", "--log-every", "1"]
+        assert cli.main(cfg) == 0
+        return [json.loads(x)["loss"] for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+
+    assert loss_curve("a") == loss_curve("b")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--model", "vit-huge"], "valid models"),
+    (["train", "--batch-size", "many"], "batch_size='many' is not a valid int"),
+    (["train", "--data", "no/such/world"], "no pairs found at 'no/such/world'"),
+    (["world", "build", "--image-size", "7"], "image_size=7 is out of range"),
+    (["world", "build", "--train-styles", "crayon"], "unknown style 'crayon'; valid styles"),
+    (["eval", "--run", "no/such/run"], "no checkpoint"),
+])
+def test_bad_input_is_one_clear_error(args, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_unknown_option_lists_valid_ones(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", "--lerning-rate", "1"])
+    assert e.value.code == 2
+    assert "valid options:" in capsys.readouterr().err
+
+
+def test_existing_run_is_not_overwritten(world, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    args = ["train", "--data", str(world), "--out", str(tmp_path / "run"), "--samples", "64", "--batch-size", "64"]
+    assert cli.main(args) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_webdataset_export_trains_through_the_same_loader(world, tmp_path):
+    assert cli.main(["world", "export", "--world", str(world), "--format", "wds", "--out", str(tmp_path / "shards")]) == 0
+    pairs = load_pairs(tmp_path / "shards")
+    assert len(pairs) == 1024 and pairs.image_size == 32
+    cfg = ["--quiet", "train", "--data", str(tmp_path / "shards"), "--out", str(tmp_path / "run"), "--model",
+           "vit-ti-8", "--samples", "128", "--batch-size", "64"]
+    assert cli.main(cfg) == 0

@@ -1,0 +1,218 @@
+"""Evaluation: metrics on tiny tensors with hand-checked answers, agreement with CLIP_benchmark
+on a random-init model, and a whole fake world folder. Cost: ~10 s on 2 CPU cores."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from clipstudy import evaluate as ev
+from clipstudy import models
+from clipstudy.config import ConfigError
+from clipstudy.data import to_model_input
+
+
+# --- prompts -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name,phrase", [
+    ("orange heart", "an orange heart"), ("dog face", "a dog face"), ("unicorn", "a unicorn"),
+    ("hourglass done", "an hourglass done"), ("grapes", "grapes"), ("bus", "a bus"),
+    ("dress", "a dress"), ("a cat", "a cat"), ("umbrella", "an umbrella"),
+    ("smiling face with hearts", "a smiling face with hearts"), ("two hearts", "two hearts"),
+])
+def test_with_article(name, phrase):
+    assert ev.with_article(name) == phrase
+
+
+def test_templates_take_one_phrase_each():
+    templates = ev.load_templates()
+    assert len(templates) >= 4 and all(t.count("{}") == 1 for t in templates)
+
+
+# --- zero-shot metrics -------------------------------------------------------------------------
+def test_classify_topk_and_coarse_by_hand():
+    classifier = torch.eye(3)  # class c's embedding is axis c
+    feats = torch.tensor([[0.9, 0.1, 0.0],   # label 0: rank 0
+                          [0.6, 0.5, 0.1],   # label 1: rank 1
+                          [0.5, 0.3, 0.2]])  # label 2: rank 2
+    m = ev.classify(feats, classifier, [0, 1, 2], coarse=[0, 0, 1], ks=(1, 2, 3))
+    assert m["top1"] == pytest.approx(1 / 3) and m["top2"] == pytest.approx(2 / 3) and m["top3"] == 1.0
+    # predictions 0, 0, 0 -> coarse groups 0, 0, 0 against truth 0, 0, 1
+    assert m["coarse_top1"] == pytest.approx(2 / 3)
+
+
+def test_ties_count_against_the_model():
+    collapsed = torch.ones(4, 3)  # every class scores the same
+    m = ev.classify(collapsed, torch.eye(3), [0, 1, 2, 0], ks=(1, 2, 3))
+    assert m["top1"] == 0.0 and m["top2"] == 0.0 and m["top3"] == 1.0
+
+
+# --- retrieval ---------------------------------------------------------------------------------
+def test_retrieval_recall_with_several_captions_per_image():
+    images = torch.eye(3)  # image i is axis i
+    # captions 0, 1 belong to image 0; 2 to image 1; 3, 4 to image 2
+    texts = torch.tensor([[0.1, 0.9, 0.0],   # image 0's, but points at image 1
+                          [0.8, 0.0, 0.2],   # image 0's, right
+                          [0.0, 0.2, 0.8],   # image 1's, points at image 2
+                          [0.0, 0.0, 1.0],   # image 2's, right
+                          [0.0, 0.0, 1.0]])  # image 2's, a tie with its sibling: both are own
+    text_image = [0, 0, 1, 2, 2]
+    m = ev.retrieval_metrics(images, texts, text_image, ks=(1, 2))
+    # image->text: image 0 best own caption 1 (0.8) beats every foreign one -> hit@1;
+    # image 1: own caption 2 scores 0.2 < caption 0's 0.9 -> rank 1: miss@1, hit@2;
+    # image 2: own captions tie at 1.0 -> hit@1
+    assert m["i2t_r1"] == pytest.approx(2 / 3) and m["i2t_r2"] == 1.0
+    # text->image: captions 1, 3, 4 at rank 0; caption 0 rank 1 (image 1 higher); caption 2 rank 1
+    assert m["t2i_r1"] == pytest.approx(3 / 5) and m["t2i_r2"] == 1.0
+
+
+def test_retrieval_tie_with_a_foreign_caption_is_a_miss():
+    images = torch.eye(2)
+    texts = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # image 1's caption looks exactly like image 0's
+    m = ev.retrieval_metrics(images, texts, [0, 1], ks=(1,))
+    assert m["i2t_r1"] == 0.0  # image 0's own caption ties with a foreign one
+    assert m["t2i_r1"] == 0.5  # caption 0 hits image 0; caption 1 points at image 0
+
+
+# --- probes ------------------------------------------------------------------------------------
+def _clusters(n_per_class, n_classes=4, dim=16, seed=0, noise=0.05):
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(n_classes, dim, generator=g)
+    labels = torch.arange(n_classes).repeat_interleave(n_per_class)
+    feats = centres[labels] + noise * torch.randn(len(labels), dim, generator=g)
+    return F.normalize(feats, dim=-1), labels.numpy()
+
+
+def test_few_shot_on_separable_features_is_perfect():
+    x, y = _clusters(12)
+    xt, yt = _clusters(10, seed=0)  # same seed: same class centres, fresh (smaller) sample
+    m = ev.few_shot(x, y, xt, yt, shots=(5, 10), seeds=3)
+    assert m == {"5shot_top1": 1.0, "10shot_top1": 1.0}
+
+
+def test_few_shot_uses_only_the_sampled_shots():
+    idx = ev._sample_shots(np.array([0, 0, 0, 1, 1, 2]), shots=2, seed=0)
+    assert sorted(np.array([0, 0, 0, 1, 1, 2])[idx].tolist()) == [0, 0, 1, 1, 2]
+
+
+def test_linear_probe_on_separable_features_is_perfect():
+    x, y = _clusters(20)
+    m = ev.linear_probe(x, y, x, y, max_iter=30)
+    assert m["top1"] == 1.0 and m["wd"] > 0
+
+
+def test_linear_probe_beats_chance_on_noisy_features():
+    x, y = _clusters(30, noise=0.6, seed=1)
+    m = ev.linear_probe(x[::2], y[::2], x[1::2], y[1::2], max_iter=50)
+    assert 0.5 < m["top1"] <= 1.0
+
+
+# --- agreement with CLIP_benchmark on a random-init model ---------------------------------------
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    model = models.create_model("vit-ti-8", 32).eval()
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(24, 32, 32, 3), dtype=np.uint8)
+    return model, models.get_tokenizer("vit-ti-8"), images
+
+
+# CLIP_benchmark's accuracy() calls float() on a 1-element array: deprecated in numpy 2.3, an
+# error from numpy 2.4 (hence the numpy<2.4 pin); its other pieces are numpy-free.
+@pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
+def test_zero_shot_matches_clip_benchmark(tiny):
+    from clip_benchmark.metrics import zeroshot_classification as cb
+
+    model, tokenizer, images = tiny
+    classnames = [ev.with_article(n) for n in ("dog face", "apple", "orange heart", "grapes", "rocket",
+                                               "sun", "house", "octopus")]
+    templates = ev.load_templates()
+    labels = np.arange(len(images)) % len(classnames)
+
+    ours = ev.zero_shot(model, tokenizer, images, labels, classnames, templates, batch_size=5)
+    ours_w = ev.zero_shot_classifier(model, tokenizer, classnames, templates)
+
+    cb_templates = [t.replace("{}", "{c}") for t in templates]
+    cb_w = cb.zero_shot_classifier(model, tokenizer, classnames, cb_templates, "cpu", amp=False)
+    data = torch.utils.data.TensorDataset(to_model_input(images, 32), torch.as_tensor(labels))
+    logits, target = cb.run_classification(model, cb_w, torch.utils.data.DataLoader(data, batch_size=7),
+                                           "cpu", amp=False)
+    top1, top5 = cb.accuracy(logits, target, topk=(1, 5))
+
+    torch.testing.assert_close(ours_w, cb_w)
+    assert ours["top1"] == pytest.approx(top1) and ours["top5"] == pytest.approx(top5)
+    assert 0.0 < ours["top5"] < 1.0  # not a trivial case
+
+
+def test_retrieval_matches_clip_benchmark(tiny):
+    from clip_benchmark.metrics import zeroshot_retrieval as cb
+
+    model, tokenizer, images = tiny
+    words = ["dog", "apple", "heart", "sun", "house", "rocket", "tree", "cake"]
+    # distinct strings: identical captions of two images would tie, and ties are where we differ
+    # on purpose (CLIP_benchmark's topk breaks them arbitrarily, we count them against the model)
+    captions = [[f"{i} {words[i % 8]} and {j} {words[(i * 3 + j) % 8]}" for j in range(1 + i % 3)]
+                for i in range(len(images))]
+    ours = ev.retrieval(model, tokenizer, images, captions, batch_size=5)
+
+    x = to_model_input(images, 32)
+    pairs = [(x[i], captions[i]) for i in range(len(images))]
+    loader = torch.utils.data.DataLoader(pairs, batch_size=7, collate_fn=lambda b: (
+        torch.stack([p[0] for p in b]), [p[1] for p in b]))
+    theirs = cb.evaluate(model, loader, tokenizer, "cpu", amp=False, recall_k_list=[1, 5])
+
+    for k in (1, 5):
+        assert ours[f"i2t_r{k}"] == pytest.approx(theirs[f"text_retrieval_recall@{k}"])
+        assert ours[f"t2i_r{k}"] == pytest.approx(theirs[f"image_retrieval_recall@{k}"])
+    assert 0.0 < ours["t2i_r5"] < 1.0
+
+
+def test_features_are_normalised_and_batch_independent(tiny):
+    model, _, images = tiny
+    a = ev.image_features(model, images, batch_size=4)
+    b = ev.image_features(model, images, batch_size=24)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(a.norm(dim=-1), torch.ones(len(images)))
+
+
+# --- a whole world -----------------------------------------------------------------------------
+def _fake_world(root, n_classes=6, size=32):
+    rng = np.random.default_rng(0)
+    names = ["dog face", "apple", "orange heart", "grapes", "rocket", "sun"][:n_classes]
+    suites = {"id": "classification", "shift-openmoji": "classification", "shift-noto-mono": "classification",
+              "probe": "classification", "retrieval": "retrieval"}
+    for name, kind in suites.items():
+        folder = root / "suites" / name
+        folder.mkdir(parents=True)
+        n = 30 if name == "probe" else 12
+        np.save(folder / "images.npy", rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8))
+        if kind == "classification":
+            np.save(folder / "labels.npy", (np.arange(n) % n_classes).astype(np.int64))
+        else:
+            caps = [[f"{ev.with_article(names[i % n_classes])} on a blue background"] * (1 + i % 2) for i in range(n)]
+            (folder / "captions.json").write_text(json.dumps(caps))
+    info = {"suites": {k: {"kind": v} for k, v in suites.items()},
+            "classes": {"names": names, "coarse_names": ["animals", "food", "other"], "coarse": [0, 1, 2, 1, 2, 2]}}
+    (root / "world.json").write_text(json.dumps(info))
+    return root
+
+
+def test_evaluate_world_reports_every_suite(tiny, tmp_path):
+    model, tokenizer, _ = tiny
+    world = _fake_world(tmp_path / "world")
+    out = ev.evaluate_world(model, tokenizer, world, batch_size=8)
+    expected = {"id/top1", "id/top5", "id/coarse_top1", "shift-openmoji/top1", "shift-noto-mono/top5",
+                "shift_mean/top1", "shift_mean/top5", "shift_mean/coarse_top1", "probe/5shot_top1",
+                "probe/10shot_top1", "probe/linear_top1", "retrieval/i2t_r1", "retrieval/i2t_r5",
+                "retrieval/t2i_r1", "retrieval/t2i_r5", "eval_seconds"}
+    assert expected <= set(out)
+    assert all(isinstance(v, float) for v in out.values())
+    assert all(0.0 <= v <= 1.0 for k, v in out.items() if k != "eval_seconds")
+    assert out["shift_mean/top1"] == pytest.approx((out["shift-openmoji/top1"] + out["shift-noto-mono/top1"]) / 2)
+    assert "probe/top1" not in out  # the probe suite trains probes; it is no zero-shot set
+
+    only = ev.evaluate_world(model, tokenizer, world, suites=["id"], batch_size=8)
+    assert only["id/top1"] == out["id/top1"] and set(only) == {"id/top1", "id/top5", "id/coarse_top1", "eval_seconds"}
+    with pytest.raises(ConfigError, match="shift-openmoji"):
+        ev.evaluate_world(model, tokenizer, world, suites=["imagenet"])
