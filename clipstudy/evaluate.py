@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import time
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -40,6 +39,7 @@ import torch.nn.functional as F
 
 from .config import ConfigError
 from .data import load_suite, load_world_info, to_model_input
+from .world.captions import with_article
 
 TEMPLATES_PATH = Path(__file__).parent / "templates.json"
 PROBE_SUITE, PROBE_TEST_SUITE = "probe", "id"  # probes train on `probe` features, test on `id`
@@ -56,27 +56,6 @@ def load_templates(path: str | Path = TEMPLATES_PATH) -> list[str]:
     return list(json.loads(Path(path).read_text())["templates"])
 
 
-_AN_EXCEPTIONS = ("uni", "use", "usu", "ufo", "eu", "ewe", "one")  # vowel letter, consonant sound
-_AN_SILENT_H = ("hour", "honest", "honou", "heir")
-_NOT_PLURAL = ("ss", "us", "is", "ous")  # dress, bus, lotus, hibiscus: singular despite the -s
-
-
-def with_article(name: str) -> str:
-    """'orange heart' -> 'an orange heart', 'grapes' -> 'grapes' (plurals take none).
-
-    A small English rule, enough for Unicode emoji names; a phrase that already starts with an
-    article is returned unchanged.
-    """
-    phrase = name.strip()
-    low = phrase.lower()
-    if low.startswith(("a ", "an ", "the ")):
-        return phrase
-    # the head noun decides number: "smiling face with hearts" is one face
-    head = re.split(r" (?:with|of|on|in|and) ", low)[0].split()
-    if head and head[-1].endswith("s") and not head[-1].endswith(_NOT_PLURAL):
-        return phrase
-    vowel = low[:1] in "aeiou" and not low.startswith(_AN_EXCEPTIONS)
-    return ("an " if vowel or low.startswith(_AN_SILENT_H) else "a ") + phrase
 
 
 # ---------------------------------------------------------------------------------------------

@@ -227,6 +227,7 @@ def _build(cfg: WorldConfig, folder: Path, progress: bool) -> dict:
         "version": GENERATOR_VERSION,
         "config": to_dict(cfg),
         "classes": {"keys": [c.key for c in world_classes], "names": [c.name for c in world_classes],
+                    "phrases": [captions.with_article(c.name) for c in world_classes],
                     "coarse_names": coarse_names(world_classes), "coarse": coarse_index(world_classes),
                     "synonyms": [list(c.synonyms) for c in world_classes]},
         "styles": {"train": list(cfg.train_styles), "shift": shift,

@@ -65,7 +65,10 @@ def _head(words: list[str]) -> tuple[int, str]:
 
 
 def with_article(phrase: str) -> str:
-    """'an orange heart'; names already plural or uncountable take none: 'fries', 'cooked rice'."""
+    """'an orange heart'; names already plural or uncountable take none: 'fries', 'cooked rice';
+    a phrase that already has an article is returned as it is."""
+    if phrase.lower().startswith(("a ", "an ", "the ")):
+        return phrase
     word = _head(phrase.split())[1]
     if word in GRAMMAR["uncountable"] or word.endswith("s") and word not in GRAMMAR["singular_s"]:
         return phrase
