@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-PROFILES = ("smoke", "laptop", "gpu", "real")  # the same code at other sizes; notebooks read it
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -22,23 +21,23 @@ def notebooks(root: Path = ROOT) -> list[Path]:
     return sorted((root / "notebooks").glob("[0-9]*.ipynb"))
 
 
-def execute(profile: str, world: str, root: Path = ROOT, timeout_s: int = 3600, only: list[str] | None = None) -> list[Path]:
-    """Run every notebook (or those named in `only`) with Papermill into book/."""
+def execute(profile: str, world: str, root: Path = ROOT, timeout_s: int = 3600, only: list[str] | None = None,
+            out_dir: Path | None = None, parameters: dict | None = None) -> list[Path]:
+    """Run every notebook (or those named in `only`) with Papermill into `out_dir` (book/)."""
     import papermill
 
-    from clipstudy.config import ConfigError
+    from clipstudy.profiles import profile as check_profile
 
-    if profile not in PROFILES:
-        raise ConfigError(f"profile={profile!r} is not valid; choose one of {list(PROFILES)}")
+    check_profile(profile)
     done = []
     for nb in notebooks(root):
         if only and nb.stem not in only:
             continue
-        out = root / "book" / nb.name
+        out = (out_dir or root / "book") / nb.name
         tmp = out.with_suffix(".running.ipynb")
         print(f"executing {nb.relative_to(root)} (profile={profile})", flush=True)
         # A cell that hangs (e.g. an ipywidget, nbclient #312) fails after timeout_s instead.
-        papermill.execute_notebook(str(nb), str(tmp), parameters={"profile": profile, "world": world},
+        papermill.execute_notebook(str(nb), str(tmp), parameters={"profile": profile, "world": world, **(parameters or {})},
                                    execution_timeout=timeout_s, cwd=str(root), progress_bar=False,
                                    kernel_name="python3")
         tmp.replace(out)

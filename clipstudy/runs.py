@@ -66,7 +66,7 @@ def train_or_load(cfg, runs_dir: str | Path = "data/runs", world: Path | None = 
     """The run for `cfg`: trained and evaluated once, then read back from `<runs_dir>/<model>-<hash>`.
 
     The folder name carries a hash of the config, so a changed setting never reuses a stale run.
-    Returns {"dir", "summary", "metrics" (list of dicts), "eval" (dict[str, float])}.
+    Returns {"dir", "config", "summary", "metrics" (list of dicts), "eval" (dict[str, float])}.
     """
     import dataclasses
 
@@ -79,5 +79,5 @@ def train_or_load(cfg, runs_dir: str | Path = "data/runs", world: Path | None = 
     record = json.loads((run / "eval.json").read_text()) if (run / "eval.json").is_file() else {}
     result = record.get(str(world)) or evaluate_run(run, world, progress=progress)
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
-    return {"dir": run, "summary": json.loads((run / "summary.json").read_text()), "metrics": metrics,
-            "eval": result}
+    return {"dir": run, "config": json.loads((run / "config.json").read_text()),
+            "summary": json.loads((run / "summary.json").read_text()), "metrics": metrics, "eval": result}

@@ -1,0 +1,30 @@
+"""The notebooks execute under Papermill at the smoke profile, through clipstudy.book (~1 min)."""
+
+import json
+
+import pytest
+
+from clipstudy import book
+from clipstudy.config import ConfigError
+from clipstudy.profiles import PROFILES
+from clipstudy.world import WorldConfig, build_world
+
+
+def test_notebooks_execute_at_smoke_profile(tmp_path):
+    world = tmp_path / "world"
+    build_world(WorldConfig(**PROFILES["smoke"]["world"]), world, progress=False)
+    done = book.execute("smoke", str(world), out_dir=tmp_path, parameters={"runs_dir": str(tmp_path / "runs")})
+    assert [p.name for p in done] == [p.name for p in book.notebooks()]
+    for path in done:
+        nb = json.loads(path.read_text())
+        outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+        assert not [o for o in outputs if o.get("output_type") == "error"]
+        # figures reach the book as HTML (plotly.js is served once by the book), not as Plotly JSON
+        html = [o for o in outputs if "text/html" in o.get("data", {}) and "Plotly.newPlot" in o["data"]["text/html"]]
+        assert html, f"{path.name} shows no Plotly figure"
+        assert not [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+
+
+def test_unknown_profile_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"profile='huge' is not valid; choose one of \['smoke', 'laptop'"):
+        book.execute("huge", str(tmp_path))
