@@ -1,7 +1,6 @@
 """The notebooks execute under Papermill at the smoke profile, through clipstudy.book (~1 min)."""
 
-import json
-
+import nbformat
 import pytest
 
 from clipstudy import book
@@ -16,7 +15,7 @@ def test_notebooks_execute_at_smoke_profile(tmp_path):
     done = book.execute("smoke", str(world), out_dir=tmp_path, parameters={"runs_dir": str(tmp_path / "runs")})
     assert [p.name for p in done] == [p.name for p in book.notebooks()]
     for path in done:
-        nb = json.loads(path.read_text())
+        nb = nbformat.read(path, as_version=4)  # joins multi-line outputs
         outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
         assert not [o for o in outputs if o.get("output_type") == "error"]
         # figures reach the book as HTML (plotly.js is served once by the book), not as Plotly JSON
