@@ -23,8 +23,8 @@ $(STAMP):
 test: setup
 	$(PY) -m pytest -q
 
-world: setup
-	$(PY) -m clipstudy world build --out $(WORLD)
+world: setup  # built once; delete the folder (or pass WORLD=...) to rebuild
+	test -f $(WORLD)/world.json || $(PY) -m clipstudy world build --out $(WORLD)
 
 book: world
 	$(PY) -m clipstudy book run --profile $(PROFILE) --world $(WORLD)
