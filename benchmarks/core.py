@@ -64,6 +64,12 @@ def main() -> None:
                 seen = sum(r["samples"] - p["samples"] for p, r in zip(rows, steady))
                 secs = sum(r["seconds"] - p["seconds"] for p, r in zip(rows, steady))
                 results[f"train_{size}px_{precision}_samples_per_s"] = round(seen / secs, 1)
+        for size in (32, 64):  # ratios within this run, so machine-to-machine speed cancels
+            if args.bf16:
+                results[f"train_{size}px_bf16_over_fp32"] = round(
+                    results[f"train_{size}px_bf16_samples_per_s"] / results[f"train_{size}px_fp32_samples_per_s"], 2)
+        results["train_64px_over_32px_fp32_time"] = round(
+            results["train_32px_fp32_samples_per_s"] / results["train_64px_fp32_samples_per_s"], 2)
         t = time.perf_counter()
         ev = evaluate_run(tmp / "run32fp32", tmp / "world32", progress=False)
         results["eval_all_suites_32px_s"] = round(time.perf_counter() - t, 1)
