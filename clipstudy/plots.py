@@ -25,10 +25,10 @@ def use_book_renderer() -> None:
     pio.renderers.default = "clipstudy_book"
 
 
-def image_grid(images: np.ndarray, titles: list[str], cols: int = 6, size: int = 150) -> go.Figure:
+def image_grid(images: np.ndarray, titles: list[str], cols: int = 6, size: int = 110) -> go.Figure:
     """uint8 [N, H, W, 3] -> a grid of images with (wrapped) titles."""
     rows = -(-len(images) // cols)
-    wrapped = ["<br>".join(_wrap(t, 28)) for t in titles]
+    wrapped = ["<br>".join(_wrap(t, size // 6)) for t in titles]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=wrapped, vertical_spacing=0.12 / max(1, rows - 1) + 0.06)
     for i, img in enumerate(images):
         fig.add_trace(go.Image(z=np.asarray(img)), row=i // cols + 1, col=i % cols + 1)
