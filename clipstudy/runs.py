@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from clipstudy import models
-from clipstudy.data import DataError, load_world_info
+from clipstudy.data import DataError
 
 
 def load_run(run: Path):
@@ -23,13 +23,8 @@ def load_run(run: Path):
         partial = run.with_name(run.name + ".partial")
         hint = f" ({partial} exists: that run did not finish)" if partial.exists() else ""
         raise DataError(f"no checkpoint at {ckpt}{hint}")
-    model, _info = models.load_checkpoint(ckpt)
-    model.eval()
-    return model, models.get_tokenizer(model_name_of(run)), json.loads((run / "config.json").read_text())
-
-
-def model_name_of(run: Path) -> str:
-    return json.loads((run / "config.json").read_text())["train"]["model"]
+    model, info = models.load_checkpoint(ckpt)
+    return model, models.get_tokenizer(info["name"]), json.loads((run / "config.json").read_text())
 
 
 def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None = None,
@@ -39,9 +34,6 @@ def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None 
 
     model, tokenizer, cfg = load_run(run)
     world = world or Path(cfg["train"]["data"])
-    known = set(load_world_info(world)["suites"])
-    if suites is not None and not set(suites) <= known:
-        raise DataError(f"unknown suite(s) {sorted(set(suites) - known)}; valid: {sorted(known)}")
     result = evaluate_world(model, tokenizer, world, suites=suites, batch_size=batch_size, progress=progress)
     path = run / "eval.json"
     record = json.loads(path.read_text()) if path.is_file() else {}
