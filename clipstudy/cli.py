@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -62,11 +64,17 @@ def _world_build(args) -> int:
 def _world_export(args) -> int:
     from clipstudy.world import export_hf, export_webdataset
 
-    if Path(args.out).exists():
-        raise C.ConfigError(f"export folder {args.out} already exists; choose another --out")
+    out = Path(args.out)
+    if out.exists():
+        raise C.ConfigError(f"export folder {out} already exists; choose another --out")
     export = {"wds": export_webdataset, "hf": export_hf}[args.format]
-    export(Path(args.world), Path(args.out))
-    print(f"wrote {args.format} export of {args.world} to {args.out}")
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")  # renamed when complete: no half export
+    try:
+        export(Path(args.world), tmp)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"wrote {args.format} export of {args.world} to {out}")
     return 0
 
 

@@ -117,3 +117,10 @@ def test_webdataset_export_trains_through_the_same_loader(world, tmp_path):
     cfg = ["--quiet", "train", "--data", str(tmp_path / "shards"), "--out", str(tmp_path / "run"), "--model",
            "vit-ti-8", "--samples", "128", "--batch-size", "64"]
     assert cli.main(cfg) == 0
+
+
+def test_export_of_a_missing_world_writes_nothing(tmp_path, capsys):
+    assert cli.main(["world", "export", "--world", str(tmp_path / "none"), "--format", "hf",
+                     "--out", str(tmp_path / "hf")]) == 2
+    assert "no pairs found" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
