@@ -77,17 +77,6 @@ def from_dict(cls: type[T], values: dict[str, Any], base: T | None = None) -> T:
     return obj
 
 
-def parse_overrides(items: list[str]) -> dict[str, str]:
-    """['lr=1e-3', 'model=vit-s-8'] -> {'lr': '1e-3', 'model': 'vit-s-8'}."""
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like key=value")
-        key, value = item.split("=", 1)
-        out[key.strip().replace("-", "_")] = value
-    return out
-
-
 def load(cls: type[T], path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> T:
     """Defaults <- JSON file (optional) <- overrides."""
     values: dict[str, Any] = {}

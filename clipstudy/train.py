@@ -1,6 +1,6 @@
 """One readable CLIP training function: schedule -> forward -> loss -> backward -> step -> log.
 
-    python -m clipstudy train data=data/worlds/default samples=100000 out=data/runs/demo
+    python -m clipstudy train --data data/worlds/default --samples 250000 --out data/runs/demo
 
 A run folder holds `config.json` (this TrainConfig + code version), `metrics.jsonl` (one JSON
 line per logged step), `checkpoint.pt` (+ the open_clip JSON that loads it in plain open_clip)

@@ -3,7 +3,7 @@ from typing import Literal
 
 import pytest
 
-from clipstudy.config import ConfigError, field_help, from_dict, parse_overrides
+from clipstudy.config import ConfigError, field_help, from_dict
 from clipstudy.train import TrainConfig, lr_at
 
 
@@ -36,10 +36,7 @@ def test_bad_values_name_the_value(values, match):
         from_dict(Toy, values)
 
 
-def test_overrides_and_help():
-    assert parse_overrides(["batch-size=8", "lr=1"]) == {"batch_size": "8", "lr": "1"}
-    with pytest.raises(ConfigError):
-        parse_overrides(["lr"])
+def test_field_help_reads_same_line_comments():
     assert field_help(Toy) == {"n": "how many", "rate": "a rate", "mode": "which mode",
                                "names": "some names", "flag": "on or off"}
 
