@@ -8,6 +8,7 @@ take about a minute for the default model on 2 CPU cores.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -44,13 +45,24 @@ def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None 
     return result
 
 
-def config_hash(cfg) -> str:
-    """Short hash of every field that changes a run's result (not where it is written)."""
-    import hashlib
+def data_identity(data: str | Path) -> str:
+    """What the data is, not only where: a world folder's world.json (less its build timings), so
+    a world rebuilt with other settings at the same path is other data; any other source, its path."""
+    info_path = Path(data) / "world.json"
+    if not info_path.is_file():
+        return str(data)
+    info = json.loads(info_path.read_text())
+    info.pop("seconds", None)
+    return hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
 
+
+def config_hash(cfg) -> str:
+    """Short hash of every field that changes a run's result (not where it is written), and of
+    the data the `data` field points at."""
     from clipstudy.config import to_dict
 
     fields = {k: v for k, v in to_dict(cfg).items() if k not in ("out", "overwrite", "threads")}
+    fields["data_identity"] = data_identity(cfg.data)
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -124,3 +124,18 @@ def test_export_of_a_missing_world_writes_nothing(tmp_path, capsys):
                      "--out", str(tmp_path / "hf")]) == 2
     assert "no pairs found" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_run_key_follows_the_world_not_only_its_path(tmp_path):
+    from clipstudy.runs import config_hash
+    from clipstudy.world import WorldConfig, build_world
+
+    world = tmp_path / "world"
+    small = dict(classes=10, pairs=300, retrieval_images=10, probe_per_class=0)
+    build_world(WorldConfig(**small), world, progress=False)
+    cfg = TrainConfig(data=str(world), model="vit-ti-8", samples=128, batch_size=64)
+    before = config_hash(cfg)
+    build_world(WorldConfig(**small), world, progress=False, overwrite=True)
+    assert config_hash(cfg) == before  # same settings, same world: build timings do not count
+    build_world(WorldConfig(**{**small, "seed": 1}), world, progress=False, overwrite=True)
+    assert config_hash(cfg) != before  # same path, other world
