@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from clipstudy.runs import evaluate_run
+from clipstudy.runs import evaluate_run, read_metrics
 from clipstudy.train import TrainConfig, train
 from clipstudy.world import WorldConfig, build_world
 
@@ -59,7 +59,7 @@ def main() -> None:
                                   model=args.model, samples=256 * args.steps, warmup=0, log_every=5,
                                   precision=precision)
                 train(cfg, progress=False)
-                rows = [json.loads(x) for x in (Path(cfg.out) / "metrics.jsonl").read_text().splitlines()]
+                rows = read_metrics(Path(cfg.out))
                 steady = rows[1:]  # the first interval includes start-up
                 seen = sum(r["samples"] - p["samples"] for p, r in zip(rows, steady))
                 secs = sum(r["seconds"] - p["seconds"] for p, r in zip(rows, steady))

@@ -82,6 +82,10 @@ def train_or_load(cfg, runs_dir: str | Path = "data/runs", world: Path | None = 
     world = world or Path(cfg.data)
     record = json.loads((run / "eval.json").read_text()) if (run / "eval.json").is_file() else {}
     result = record.get(str(world)) or evaluate_run(run, world, progress=progress)
-    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
     return {"dir": run, "config": json.loads((run / "config.json").read_text()),
-            "summary": json.loads((run / "summary.json").read_text()), "metrics": metrics, "eval": result}
+            "summary": json.loads((run / "summary.json").read_text()), "metrics": read_metrics(run), "eval": result}
+
+
+def read_metrics(run: Path) -> list[dict]:
+    """The rows of a run's metrics.jsonl, in order."""
+    return [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines() if line]

