@@ -57,11 +57,14 @@ def data_identity(data: str | Path) -> str:
 
 
 def config_hash(cfg) -> str:
-    """Short hash of every field that changes a run's result (not where it is written), and of
-    the data the `data` field points at."""
+    """Short hash of every field that changes a run's result (not where it is written, nor the
+    speed-only `threads` and `compile`), and of the data the `data` field points at."""
+    from clipstudy.compute import resolve_device, resolve_precision
     from clipstudy.config import to_dict
 
-    fields = {k: v for k, v in to_dict(cfg).items() if k not in ("out", "overwrite", "threads")}
+    fields = {k: v for k, v in to_dict(cfg).items() if k not in ("out", "overwrite", "threads", "compile")}
+    # "auto" is keyed by what it resolves to here, so a bf16 and an fp32 run never share a record
+    fields["precision"] = resolve_precision(cfg.precision, resolve_device(cfg.device))
     fields["data_identity"] = data_identity(cfg.data)
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 

@@ -34,6 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from clipstudy import __version__, models
+from clipstudy.compute import autocast, resolve_device, resolve_precision
 from clipstudy.config import ConfigError, to_dict
 from clipstudy.data import DataError, batches, load_pairs, to_model_input
 
@@ -56,7 +57,8 @@ class TrainConfig:
     beta2: float = 0.98  # AdamW second-moment decay (open_clip's CLIP recipe)
     eps: float = 1e-6  # AdamW epsilon
     grad_clip: float = 1.0  # max global grad norm; 0 = off
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast; no gain on 2 cores for tiny models
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto = bf16 autocast where the device multiplies bf16 natively, else fp32
+    compile: bool = False  # torch.compile the model: ~1.1-1.2x faster steps after a one-off compile (~50 s on 2 cores, cached after)
     loss: Literal["clip"] = "clip"  # contrastive loss with learnable temperature (open_clip ClipLoss)
     seed: int = 0  # model init and data order
     threads: int = 0  # torch CPU threads; 0 = torch's default
@@ -100,9 +102,10 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     groups = _param_groups(model, cfg.weight_decay)
+    # one fused / multi-tensor kernel per step instead of ~10 small ops per parameter tensor
     if cfg.optimizer == "adafactor":
-        return torch.optim.Adafactor(groups, lr=cfg.lr)
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+        return torch.optim.Adafactor(groups, lr=cfg.lr, foreach=True)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=True)
 
 
 def make_loss(cfg: TrainConfig):
@@ -122,12 +125,6 @@ def code_version() -> str:
     return f"clipstudy {__version__}" + (f" ({sha})" if sha else "")
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _prepare_out(cfg: TrainConfig) -> tuple[Path, Path]:
     out = Path(cfg.out)
     partial = out.with_name(out.name + ".partial")
@@ -144,6 +141,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
     pairs = load_pairs(cfg.data, limit=cfg.data_limit or None)
     if cfg.batch_size > len(pairs):
         raise DataError(f"batch_size={cfg.batch_size} is larger than the pool ({len(pairs)} pairs at {cfg.data})")
@@ -156,11 +154,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     flops = models.flops_per_sample(model, image_size, tokenizer.context_length)
     loss_fn = make_loss(cfg)
     optimizer = make_optimizer(cfg, model)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    step_model = torch.compile(model) if cfg.compile else model  # `model` keeps the plain weights
 
     (run / "config.json").write_text(json.dumps(
         {"train": to_dict(cfg), "image_size": image_size, "pool_pairs": len(pairs),
-         "flops": flops, "code": code_version(), "device": str(device),
+         "flops": flops, "code": code_version(), "device": str(device), "precision": precision,
          "threads": torch.get_num_threads()}, indent=2))
     steps = cfg.samples // cfg.batch_size
     log = (run / "metrics.jsonl").open("w")
@@ -179,8 +177,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         images, captions = next(data)
         x = to_model_input(images, image_size).to(device, non_blocking=True)  # (B, 3, S, S)
         t = tokenizer(captions).to(device, non_blocking=True)  # (B, context_length)
-        with autocast:
-            out_dict = model(x, t)  # image_features, text_features, logit_scale (all normalised)
+        with autocast(device, precision):
+            out_dict = step_model(x, t)  # image_features, text_features, logit_scale (all normalised)
             losses = loss_fn(**out_dict, output_dict=True)
             loss = sum(losses.values())
 
@@ -215,7 +213,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     seconds = time.perf_counter() - start
 
     _save(run, model, cfg, image_size, optimizer, steps)
-    summary = {"model": cfg.model, "image_size": image_size, "samples": steps * cfg.batch_size,
+    summary = {"model": cfg.model, "image_size": image_size, "precision": precision, "samples": steps * cfg.batch_size,
                "steps": steps, "final_loss": loss_value, "seconds": round(seconds, 2),
                "samples_per_s": round(steps * cfg.batch_size / seconds, 2),
                "train_gflops_per_sample": flops["train_gflops"],
