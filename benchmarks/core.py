@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import tempfile
 import time
@@ -25,15 +23,10 @@ from pathlib import Path
 
 import torch
 
+from clipstudy.compute import describe, resolve_device
 from clipstudy.runs import evaluate_run, read_metrics
 from clipstudy.train import TrainConfig, train
 from clipstudy.world import WorldConfig, build_world
-
-
-def machine() -> str:
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
 
 
 def main() -> None:
@@ -46,7 +39,7 @@ def main() -> None:
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="clipstudy-bench-"))
-    results: dict = {"machine": machine(), "pairs": args.pairs, "model": args.model}
+    results: dict = {"machine": describe(resolve_device("auto")), "pairs": args.pairs, "model": args.model}
     try:
         for size in (64, 32):
             t = time.perf_counter()

@@ -4,14 +4,19 @@
 
 Jupyter Book cannot pass parameters, so Papermill runs first (notebooks/*.ipynb ->
 book/<name>.ipynb) and the book is built with execution off. A failed notebook stops the run
-with its name and exit status 1; nothing is published from a half-executed notebook.
+with its name and exit status 1; nothing is published from a half-executed notebook. Each
+executed notebook's wall time is appended to `<runs_dir>/book-times.jsonl` (the Performance
+page reads it), with how many runs it had to train rather than load.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,11 +34,13 @@ def execute(profile: str, world: str, root: Path = ROOT, timeout_s: int = 3600, 
     from clipstudy.profiles import profile as check_profile
 
     check_profile(profile)
+    runs_dir = root / (parameters or {}).get("runs_dir", "data/runs")
     done = []
     for nb in notebooks(root):
         if only and nb.stem not in only:
             continue
         out = (out_dir or root / "book") / nb.name
+        start, before = time.perf_counter(), _finished_runs(runs_dir)
         tmp = out.with_suffix(".running.ipynb")
         print(f"executing {nb.relative_to(root)} (profile={profile})", flush=True)
         # A cell that hangs (e.g. an ipywidget, nbclient #312) fails after timeout_s instead.
@@ -42,7 +49,30 @@ def execute(profile: str, world: str, root: Path = ROOT, timeout_s: int = 3600, 
                                    kernel_name="python3")
         tmp.replace(out)
         done.append(out)
+        _record_time(runs_dir, {"chapter": nb.stem, "profile": profile, "seconds": round(time.perf_counter() - start, 1),
+                                "runs_trained": len(_finished_runs(runs_dir) - before),
+                                "date": datetime.datetime.now().isoformat(timespec="seconds")})
     return done
+
+
+BOOK_TIMES = "book-times.jsonl"  # one line per executed notebook, beside the runs it used
+
+
+def _finished_runs(runs_dir: Path) -> set[str]:
+    return {p.parent.name for p in runs_dir.glob("*/summary.json")}
+
+
+def _record_time(runs_dir: Path, row: dict) -> None:
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    with (runs_dir / BOOK_TIMES).open("a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def book_times(runs_dir: str | Path = "data/runs") -> list[dict]:
+    """Every recorded notebook execution: chapter, profile, seconds, runs_trained (0 = all of its
+    runs came from the store), date."""
+    path = Path(runs_dir) / BOOK_TIMES
+    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
 
 
 def build_html(root: Path = ROOT) -> Path:

@@ -62,12 +62,15 @@ def _world_build(args) -> int:
 
 
 def _world_export(args) -> int:
-    from clipstudy.world import export_hf, export_webdataset
+    import functools
+
+    from clipstudy.world import export_csv, export_hf, export_webdataset
 
     out = Path(args.out)
     if out.exists():
         raise C.ConfigError(f"export folder {out} already exists; choose another --out")
-    export = {"wds": export_webdataset, "hf": export_hf}[args.format]
+    export = {"wds": export_webdataset, "hf": export_hf,
+              "csv": functools.partial(export_csv, image_root=out)}[args.format]
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")  # renamed when complete: no half export
     try:
         export(Path(args.world), tmp)
@@ -134,10 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--overwrite", action="store_true", help="replace an existing world folder")
     _add_config_options(build, WorldConfig)
     build.set_defaults(func=_world_build)
-    export = world.add_parser("export", help="write a world's training pool as tar shards or a HF dataset")
+    export = world.add_parser("export", help="write a world's training pool as tar shards, a HF dataset or a CSV")
     export.add_argument("--world", required=True, help="world folder")
-    export.add_argument("--format", choices=["wds", "hf"], required=True,
-                        help="wds = webdataset tar shards; hf = datasets.save_to_disk")
+    export.add_argument("--format", choices=["wds", "hf", "csv"], required=True,
+                        help="wds = webdataset tar shards; hf = datasets.save_to_disk; "
+                             "csv = open_clip_train's CSV (train.csv + images/)")
     export.add_argument("--out", required=True, help="folder to create")
     export.set_defaults(func=_world_export)
 

@@ -13,6 +13,8 @@ two are equally fast.
 from __future__ import annotations
 
 import contextlib
+import os
+import platform
 import time
 from typing import Iterator
 
@@ -25,6 +27,16 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def describe(device: torch.device | str = "cpu") -> str:
+    """The machine in words, for benchmark records."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
+    bf16 = "with" if cpu_has_bf16() else "without"
+    return (f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, {bf16} native bf16, "
+            f"torch {torch.__version__} on {torch.get_num_threads()} threads")
 
 
 def cpu_has_bf16() -> bool:

@@ -65,3 +65,19 @@ def bars(labels: list[str], values: list[float], title: str = "", yaxis: str = "
     fig = go.Figure(go.Bar(x=labels, y=values, text=[f"{v:.1f}" for v in values], textposition="outside"))
     fig.update_layout(title=title, yaxis_title=yaxis, height=380)
     return fig
+
+
+def scatter(rows: list[dict], x: str, y: str, color: str, label: str, title: str = "", log: bool = True,
+            xaxis: str = "", yaxis: str = "") -> go.Figure:
+    """Points of tidy rows, one trace per value of `color` (legend toggles it), `label` as hover
+    text and point labels; log-log axes by default."""
+    fig = go.Figure()
+    for g in sorted({str(r[color]) for r in rows}):
+        sel = sorted((r for r in rows if str(r[color]) == g), key=lambda r: r[x])
+        fig.add_trace(go.Scatter(x=[r[x] for r in sel], y=[r[y] for r in sel], mode="markers+text",
+                                 text=[r[label] for r in sel], textposition="top center", name=g,
+                                 hovertemplate=f"%{{text}}<br>{x}=%{{x:.3g}}<br>{y}=%{{y:.4g}}<extra>{g}</extra>"))
+    kind = "log" if log else "linear"
+    fig.update_layout(title=title, xaxis_title=xaxis or x, yaxis_title=yaxis or y, height=420,
+                      xaxis_type=kind, yaxis_type=kind)
+    return fig

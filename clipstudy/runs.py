@@ -30,19 +30,36 @@ def load_run(run: Path):
 
 def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None = None,
                  batch_size: int = 256, progress: bool = True) -> dict[str, float]:
-    """Evaluate a run on a world's suites; results are merged into `<run>/eval.json`."""
-    from clipstudy.evaluate import evaluate_world
+    """Evaluate a run on a world's suites; the result is recorded in `<run>/eval.json` under the
+    world's path, with what the world was and which protocol version and precision scored it."""
+    from clipstudy.compute import resolve_precision
+    from clipstudy.evaluate import EVAL_VERSION, evaluate_world
 
     model, tokenizer, cfg = load_run(run)
     world = world or Path(cfg["train"]["data"])
-    result = evaluate_world(model, tokenizer, world, suites=suites, batch_size=batch_size, progress=progress)
+    precision = resolve_precision("auto", "cpu")
+    result = evaluate_world(model, tokenizer, world, suites=suites, batch_size=batch_size, progress=progress,
+                            precision=precision)
     path = run / "eval.json"
     record = json.loads(path.read_text()) if path.is_file() else {}
-    record[str(world)] = result
+    record[str(world)] = {"metrics": result, "version": EVAL_VERSION, "world": data_identity(world),
+                          "precision": precision, "suites": suites}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=2))
     os.replace(tmp, path)
     return result
+
+
+def recorded_eval(run: Path, world: Path) -> dict[str, float] | None:
+    """The metrics `eval.json` holds for `world` if they are current: the same world content,
+    all suites, the current protocol version; else None."""
+    from clipstudy.evaluate import EVAL_VERSION
+
+    path = Path(run) / "eval.json"
+    entry = json.loads(path.read_text()).get(str(world)) if path.is_file() else None
+    current = (isinstance(entry, dict) and entry.get("version") == EVAL_VERSION and entry.get("suites") is None
+               and entry.get("world") == data_identity(world))
+    return entry["metrics"] if current else None
 
 
 def data_identity(data: str | Path) -> str:
@@ -83,8 +100,7 @@ def train_or_load(cfg, runs_dir: str | Path = "data/runs", world: Path | None = 
     if not (run / "summary.json").is_file():
         train(dataclasses.replace(cfg, out=str(run), overwrite=True), progress=progress)
     world = world or Path(cfg.data)
-    record = json.loads((run / "eval.json").read_text()) if (run / "eval.json").is_file() else {}
-    result = record.get(str(world)) or evaluate_run(run, world, progress=progress)
+    result = recorded_eval(run, world) or evaluate_run(run, world, progress=progress)
     return {"dir": run, "config": json.loads((run / "config.json").read_text()),
             "summary": json.loads((run / "summary.json").read_text()), "metrics": read_metrics(run), "eval": result}
 

@@ -1,0 +1,101 @@
+"""Model FLOPs utilisation: training FLOP/s over the machine's measured matmul peak.
+
+    .venv/bin/python benchmarks/mfu.py [--models vit-ti-8,vit-s-8] [--image-size 32] [--batch 256]
+                                       [--compile vit-s-8] [--out benchmarks/results]
+
+In one run: the dense matmul peak of this device in fp32 and bf16 (`compute.matmul_peak`, best
+of 1024^2 and 2048^2), then for each model and precision a short training run of clipstudy's
+trainer; throughput is the median per-step samples/s after the first `--skip` steps, and
+
+    MFU = samples/s x training FLOPs per sample / matmul peak of that precision,
+
+with training FLOPs = 3 x the forward FLOPs torch's FlopCounterMode measures for one image and
+one full-length caption (the compute axis of paper A). `--compile MODELS` adds a torch.compile
+run for those models and records its first step's seconds (the compile, with a cold or warm
+inductor cache). Prints a table and writes JSON.
+Cost: ~6 minutes on 2 CPU cores with the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+
+from clipstudy import models
+from clipstudy.compute import describe, matmul_peak, resolve_device
+from clipstudy.runs import read_metrics
+from clipstudy.train import TrainConfig, train
+from clipstudy.world import WorldConfig, build_world
+
+HERE = Path(__file__).resolve().parent
+
+
+def measure(world: Path, out: Path, model: str, size: int, batch: int, steps: int, skip: int, precision: str,
+            compile: bool) -> dict:
+    cfg = TrainConfig(data=str(world), out=str(out), model=model, image_size=size, samples=steps * batch,
+                      batch_size=batch, warmup=0, precision=precision, compile=compile, log_every=1)
+    summary = train(cfg, progress=False)
+    rows = read_metrics(out)
+    shutil.rmtree(out)
+    rate = statistics.median(r["samples_per_s"] for r in rows[skip:])
+    gflops = summary["train_gflops_per_sample"]
+    return {"model": model, "precision": precision, "compile": compile, "samples_per_s": round(rate, 1),
+            "train_gflops_per_sample": round(gflops, 4), "achieved_gflop_s": round(rate * gflops, 1),
+            "first_step_s": round(rows[0]["seconds"], 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", default=",".join(sorted(models.MODELS)))
+    ap.add_argument("--image-size", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=14)
+    ap.add_argument("--skip", type=int, default=4, help="warm-up steps left out of the median")
+    ap.add_argument("--precisions", default="fp32,bf16")
+    ap.add_argument("--compile", default="", help="comma-separated models to also measure with torch.compile")
+    ap.add_argument("--out", default=str(HERE / "results"))
+    args = ap.parse_args()
+    names = args.models.split(",")
+    bad = [n for n in names if n not in models.MODELS]
+    if bad:
+        raise SystemExit(f"error: unknown model(s) {bad}; valid: {sorted(models.MODELS)}")
+
+    device = resolve_device("auto")
+    peaks = {p: matmul_peak({"fp32": torch.float32, "bf16": torch.bfloat16}[p], device) / 1e9
+             for p in args.precisions.split(",")}
+    results = {"machine": describe(device), "device": str(device), "image_size": args.image_size,
+               "batch": args.batch, "steps": args.steps, "skip": args.skip,
+               "matmul_peak_gflop_s": {p: round(v, 1) for p, v in peaks.items()}, "rows": []}
+    print(f"matmul peak: " + ", ".join(f"{p} {v:.0f} GFLOP/s" for p, v in peaks.items()), flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="clipstudy-mfu-"))
+    try:
+        world = tmp / "world"
+        build_world(WorldConfig(pairs=max(4096, args.batch * 4), image_size=args.image_size), world, progress=False)
+        for name in names:
+            for precision in peaks:
+                for compile in (False, True) if name in args.compile.split(",") else (False,):
+                    row = measure(world, tmp / "run", name, args.image_size, args.batch, args.steps, args.skip,
+                                  precision, compile)
+                    row["mfu"] = round(row["achieved_gflop_s"] / peaks[precision], 3)
+                    results["rows"].append(row)
+                    print(json.dumps(row), flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print(f"\n{'model':12s} {'precision':9s} {'compile':7s} {'samples/s':>10s} {'GFLOP/s':>8s} {'MFU':>6s}")
+    for r in results["rows"]:
+        print(f"{r['model']:12s} {r['precision']:9s} {str(r['compile']):7s} {r['samples_per_s']:10.1f} "
+              f"{r['achieved_gflop_s']:8.1f} {r['mfu']:6.1%}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"mfu-{'gpu' if device.type == 'cuda' else 'cpu'}.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
