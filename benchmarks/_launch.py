@@ -26,9 +26,9 @@ def main() -> None:
     import clipstudy.models
 
     open_clip.add_model_config(Path(clipstudy.models.__file__).parent / "model_configs")
-    atexit.register(lambda: Path(out).write_text(json.dumps(
-        {"peak_rss_mib": _peak_mib(resource.RUSAGE_SELF),
-         "peak_rss_children_mib": _peak_mib(resource.RUSAGE_CHILDREN)})))
+    # the trainer's own process only: a forked child's peak counts the pages it shares with its
+    # parent, so children's figures (git, data-loader workers) would mostly repeat the parent's
+    atexit.register(lambda: Path(out).write_text(json.dumps({"peak_rss_mib": _peak_mib(resource.RUSAGE_SELF)})))
     sys.argv = [module, *args]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 

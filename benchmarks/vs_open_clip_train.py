@@ -12,7 +12,7 @@ config on the same world for the same steps, batch, optimiser settings and torch
 
 Throughput is the median of per-step samples/s after `--skip` warm-up steps, as each trainer
 logs it (both time a step from the end of the previous one, data loading included); memory is
-the peak resident set of the trainer's process (and of its largest worker). Prints a table and
+the peak resident set of the trainer's process (data-loader workers not included). Prints a table and
 writes it with the ratios as JSON. Cost: ~10 minutes on 2 CPU cores with the defaults.
 """
 

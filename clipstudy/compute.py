@@ -3,7 +3,7 @@
 Precision "auto" is bf16 wherever the hardware multiplies bf16 matrices natively (a CUDA GPU
 with bf16, or a CPU with AVX512-BF16 or AMX) and fp32 elsewhere. Measured on a 2-core AVX512-BF16
 CPU (torch 2.14): bf16 matmul runs at ~4x the fp32 rate, and the default laptop run trains
-~2.2x faster in bf16 with the same accuracy within seed noise (see the Performance page).
+~2.4x faster in bf16 with the same accuracy within seed noise (benchmarks/precision.py).
 
 On CPU, attention runs on PyTorch's math kernel: the flash kernel's bf16 *backward* is ~8x
 slower than the math one for these short sequences (17 image / 32 text tokens), and in fp32 the

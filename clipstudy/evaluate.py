@@ -23,7 +23,7 @@ Ties count against the model: a right answer is in the top k only if fewer than 
 score at least as high, so a collapsed model (all scores equal) scores 0, not 100 %.
 
 Features are computed in the precision `compute.resolve_precision` picks ("auto": bf16 where
-the hardware has it, ~2.2x faster on a 2-core AVX512-BF16 CPU, features within cosine 0.9999 of
+the hardware has it, ~2.3x faster on a 2-core AVX512-BF16 CPU, features within cosine 0.9999 of
 fp32); every metric on top of them runs in fp32.
 
 Cost on 2 CPU cores (vit-s-8, 32 px, bf16): image features ~3,800 images/s, text ~4,600

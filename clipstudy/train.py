@@ -7,9 +7,15 @@ line per logged step), `checkpoint.pt` (+ the open_clip JSON that loads it in pl
 and `summary.json`. The run is written to `<out>.partial` and renamed to `<out>` when it
 finishes, so a folder without the suffix is always a complete run.
 
-Cost: the default laptop run (vit-s-8, 32 px, 250k samples) takes ~13 minutes on 2 CPU cores
-(~330 samples/s); measured zero-shot top-1 on the 1,021-way suite (chance 0.1%): 6.7% (seed 0)
-and 4.3% (seed 1) -- at this budget the run is still on a steep part of its curve.
+Cost: the default laptop run (vit-s-8, 32 px, 250k samples) takes ~5.3 minutes on 2 CPU cores
+with native bf16 (~800 samples/s; in fp32 ~13 minutes at ~340 samples/s). Measured zero-shot
+top-1 on the 1,021-way suite (chance 0.1%), seeds 0 / 1: 8.3% / 4.3% in bf16, 7.0% / 4.2% in
+fp32 -- at this budget the run is still on a steep part of its curve, and seeds differ more
+than precisions do (benchmarks/precision.py).
+
+Speed (see the book's Performance page): the pool stays a uint8 array in memory; bf16 autocast
+where the hardware has it (`precision="auto"`); attention on the math kernel on CPU; one fused
+AdamW step; `compile=True` adds torch.compile (~1.1x more after a one-off compile).
 
 Seams for later issues (each is a config choice, not a new trainer): `loss` (SigLIP),
 model `overrides` (FLIP patch dropout, token merging), `augment` (uint8 batch augmentation
