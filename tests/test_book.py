@@ -27,3 +27,13 @@ def test_notebooks_execute_at_smoke_profile(tmp_path):
 def test_unknown_profile_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match=r"profile='huge' is not valid; choose one of \['smoke', 'laptop'"):
         book.execute("huge", str(tmp_path))
+
+
+def test_performance_page_without_benchmark_results(tmp_path):
+    """A copy with no benchmark results (or an empty store) gets notes in place of tables, not errors."""
+    (done,) = book.execute("smoke", str(tmp_path / "no-world"), only=["90_performance"], out_dir=tmp_path,
+                           parameters={"runs_dir": str(tmp_path / "runs"), "results_dir": str(tmp_path / "none")})
+    nb = nbformat.read(done, as_version=4)
+    text = "\n".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "run `python benchmarks/mfu.py` to measure it" in text
+    assert "No GPU benchmark has been recorded" in text
