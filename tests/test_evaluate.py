@@ -212,6 +212,18 @@ def test_features_are_normalised_and_batch_independent(tiny):
     torch.testing.assert_close(a.norm(dim=-1), torch.ones(len(images)))
 
 
+
+def test_text_features_skip_padding_exactly(tiny):
+    """Batches sorted by length and cut after their last end-of-text token give the features of
+    the model's own encode_text on all 32 columns, in the callers' order ('!' is token 0, the
+    padding id, so it must not be mistaken for padding)."""
+    model, tokenizer, _ = tiny
+    texts = ["a dog face!!", "two red apples on stripes next to a rocket under the sun", "sun", "!", "a rocket"] * 3
+    with torch.no_grad():
+        full = torch.nn.functional.normalize(model.encode_text(tokenizer(texts)), dim=-1)
+    torch.testing.assert_close(ev.text_features(model, tokenizer, texts, batch_size=4, precision="fp32"), full,
+                               atol=1e-6, rtol=1e-5)
+
 # --- a whole world -----------------------------------------------------------------------------
 def _fake_world(root, n_classes=6, size=32):
     rng = np.random.default_rng(0)
