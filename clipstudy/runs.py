@@ -3,7 +3,7 @@
     python -m clipstudy eval --run data/runs/default
 
 Cost: all suites of the default world (1k classes x 4 styles, 5k retrieval scenes, probes)
-take ~33 s for the default model on 2 CPU cores with native bf16.
+take ~41 s for the default model on 2 cores of an AVX512-BF16 EPYC (benchmarks/core.py).
 """
 
 from __future__ import annotations
