@@ -24,7 +24,7 @@ sample (FlopCounterMode; the shared text tower adds 0.0525 for a 32-token captio
 
 The ViTs are the A3 family (the image tower grows, the text tower stays); the last four with
 vit-b-16 are A4's "similar FLOPs" set. ViT heads are 32 wide. The default, vit-s-8, trains
-(forward + backward + AdamW, batch 256, 2 CPU cores) at ~340 samples/s in fp32 and ~800 in bf16
+(forward + backward + AdamW, batch 256, 2 CPU cores) at ~220-340 samples/s in fp32 and ~410-800 in bf16
 at 32 px (benchmarks/mfu.py). Timm towers run without stochastic depth (override with timm_drop_path).
 
 open_clip's TimmModel passes no architecture arguments to timm, so the three timm towers are

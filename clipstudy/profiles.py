@@ -18,7 +18,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "world": {"pairs": 2_048, "classes": 60, "retrieval_images": 200, "probe_per_class": 12},
         "train": {"model": "vit-ti-8", "samples": 2_048, "batch_size": 128, "warmup": 256},
     },
-    "laptop": {  # the defaults: WorldConfig() and TrainConfig(), ~5 minutes of training on 2 cores (bf16)
+    "laptop": {  # the defaults: WorldConfig() and TrainConfig(), 5-10 minutes of training on 2 cores (bf16)
         "world": {},
         "train": {},
     },

@@ -7,8 +7,9 @@ line per logged step), `checkpoint.pt` (+ the open_clip JSON that loads it in pl
 and `summary.json`. The run is written to `<out>.partial` and renamed to `<out>` when it
 finishes, so a folder without the suffix is always a complete run.
 
-Cost: the default laptop run (vit-s-8, 32 px, 250k samples) takes ~5.3 minutes on 2 CPU cores
-with native bf16 (~800 samples/s; in fp32 ~13 minutes at ~340 samples/s). Measured zero-shot
+Cost: the default laptop run (vit-s-8, 32 px, 250k samples) takes 5-10 minutes on 2 CPU cores
+with native bf16: ~800 samples/s where bf16 matmul runs at ~880 GFLOP/s, ~410 samples/s on an
+AMD EPYC of x86 family 25 (~430 GFLOP/s); in fp32 ~13-19 minutes (~340 / ~220 samples/s). Measured zero-shot
 top-1 on the 1,021-way suite (chance 0.1%), seeds 0 / 1: 8.3% / 4.3% in bf16, 7.0% / 4.2% in
 fp32 -- at this budget the run is still on a steep part of its curve, and seeds differ more
 than precisions do (benchmarks/precision.py).
