@@ -4,8 +4,9 @@
                                        [--compile vit-s-8] [--out benchmarks/results]
 
 In one run: the dense matmul peak of this device in fp32 and bf16 (`compute.matmul_peak`, best
-of 1024^2 and 2048^2), then for each model and precision a short training run of clipstudy's
-trainer; throughput is the median per-step samples/s after the first `--skip` steps, and
+of 1024^2 and 2048^2, measured before and after the models; the higher reading counts), then
+for each model and precision a short training run of clipstudy's trainer; throughput is the
+median per-step samples/s after the first `--skip` steps, and
 
     MFU = samples/s x training FLOPs per sample / matmul peak of that precision,
 
@@ -13,7 +14,7 @@ with training FLOPs = 3 x the forward FLOPs torch's FlopCounterMode measures for
 one full-length caption (the compute axis of paper A). `--compile MODELS` adds a torch.compile
 run for those models and records its first step's seconds (the compile, with a cold or warm
 inductor cache). Prints a table and writes JSON.
-Cost: ~6 minutes on 2 CPU cores with the defaults.
+Cost: 6-10 minutes on 2 CPU cores with the defaults (+~90 s per `--compile` model and precision, cold cache).
 """
 
 from __future__ import annotations
@@ -67,26 +68,37 @@ def main() -> None:
         raise SystemExit(f"error: unknown model(s) {bad}; valid: {sorted(models.MODELS)}")
 
     device = resolve_device("auto")
-    peaks = {p: matmul_peak({"fp32": torch.float32, "bf16": torch.bfloat16}[p], device) / 1e9
-             for p in args.precisions.split(",")}
+    precisions = args.precisions.split(",")
+
+    def peaks() -> dict[str, float]:
+        out = {p: round(matmul_peak({"fp32": torch.float32, "bf16": torch.bfloat16}[p], device) / 1e9, 1)
+               for p in precisions}
+        print("matmul peak: " + ", ".join(f"{p} {v:.0f} GFLOP/s" for p, v in out.items()), flush=True)
+        return out
+
+    before = peaks()
     results = {"machine": describe(device), "device": str(device), "image_size": args.image_size,
-               "batch": args.batch, "steps": args.steps, "skip": args.skip,
-               "matmul_peak_gflop_s": {p: round(v, 1) for p, v in peaks.items()}, "rows": []}
-    print(f"matmul peak: " + ", ".join(f"{p} {v:.0f} GFLOP/s" for p, v in peaks.items()), flush=True)
+               "batch": args.batch, "steps": args.steps, "skip": args.skip, "rows": []}
     tmp = Path(tempfile.mkdtemp(prefix="clipstudy-mfu-"))
     try:
         world = tmp / "world"
         build_world(WorldConfig(pairs=max(4096, args.batch * 4), image_size=args.image_size), world, progress=False)
         for name in names:
-            for precision in peaks:
+            for precision in precisions:
                 for compile in (False, True) if name in args.compile.split(",") else (False,):
                     row = measure(world, tmp / "run", name, args.image_size, args.batch, args.steps, args.skip,
                                   precision, compile)
-                    row["mfu"] = round(row["achieved_gflop_s"] / peaks[precision], 3)
                     results["rows"].append(row)
                     print(json.dumps(row), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    # the peak is measured before and after the models, and the higher reading is the denominator
+    # (a drifting shared CPU otherwise inflates MFU); both readings are recorded
+    after = peaks()
+    results["matmul_peak_before_after_gflop_s"] = {p: [before[p], after[p]] for p in precisions}
+    results["matmul_peak_gflop_s"] = {p: max(before[p], after[p]) for p in precisions}
+    for row in results["rows"]:
+        row["mfu"] = round(row["achieved_gflop_s"] / results["matmul_peak_gflop_s"][row["precision"]], 3)
 
     print(f"\n{'model':12s} {'precision':9s} {'compile':7s} {'samples/s':>10s} {'GFLOP/s':>8s} {'MFU':>6s}")
     for r in results["rows"]:

@@ -88,8 +88,10 @@ def autocast(device: torch.device | str, precision: str) -> Iterator[None]:
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device | str = "cpu", sizes=(1024, 2048),
-                seconds: float = 0.5) -> float:
-    """Measured dense matmul rate (FLOP/s), best over square sizes: the denominator of MFU."""
+                seconds: float = 0.5, repeats: int = 3) -> float:
+    """Measured dense matmul rate (FLOP/s), best over square sizes and `repeats` timings of at
+    least `seconds` each: the denominator of MFU. A shared cloud CPU's rate drifts (one timing
+    here read 121 GFLOP/s fp32 where others read ~190), so one timing can understate the peak."""
     device = torch.device(device)
     best = 0.0
     for n in sizes:
@@ -98,14 +100,19 @@ def matmul_peak(dtype: torch.dtype, device: torch.device | str = "cpu", sizes=(1
         reps, elapsed = 1, 0.0
         while elapsed < seconds:  # double the repetitions until one timing lasts long enough
             reps *= 2
-            _sync(device)
-            start = time.perf_counter()
-            for _ in range(reps):
-                a @ b
-            _sync(device)
-            elapsed = time.perf_counter() - start
-        best = max(best, 2 * n ** 3 * reps / elapsed)
+            elapsed = _time_matmuls(a, b, reps, device)
+        best = max([best, 2 * n ** 3 * reps / elapsed,
+                    *(2 * n ** 3 * reps / _time_matmuls(a, b, reps, device) for _ in range(repeats - 1))])
     return best
+
+
+def _time_matmuls(a: torch.Tensor, b: torch.Tensor, reps: int, device: torch.device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return time.perf_counter() - start
 
 
 def _sync(device: torch.device) -> None:
