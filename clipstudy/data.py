@@ -157,10 +157,10 @@ def _load_hf(path: Path, image_size: int | None, limit: int | None) -> Pairs:
     return _stack(images, captions, meta, f"HF dataset {path}")
 
 
-def batches(pairs: Pairs, batch_size: int, seed: int, start: int = 0) -> Iterator[tuple[np.ndarray, list[str]]]:
-    """Endless shuffled batches; epoch e uses permutation seed (seed, e). `start` skips samples
-    already seen, so a resumed run continues exactly where it stopped."""
-    n = len(pairs)
+def batch_indices(n: int, batch_size: int, seed: int, start: int = 0) -> Iterator[np.ndarray]:
+    """Endless shuffled batches of row indices into a pool of `n`; epoch e uses permutation seed
+    (seed, e). `start` skips samples already seen, so a resumed run continues exactly where it
+    stopped."""
     if batch_size > n:
         raise DataError(f"batch_size={batch_size} is larger than the pool ({n} pairs)")
     per_epoch = n // batch_size  # drop the last partial batch, as open_clip does
@@ -168,8 +168,7 @@ def batches(pairs: Pairs, batch_size: int, seed: int, start: int = 0) -> Iterato
     while True:
         epoch, i = divmod(step, per_epoch)
         order = np.random.default_rng([seed, epoch]).permutation(n)
-        idx = np.sort(order[i * batch_size:(i + 1) * batch_size])  # sorted: faster memmap reads
-        yield np.asarray(pairs.images[idx]), [pairs.captions[j] for j in idx]
+        yield np.sort(order[i * batch_size:(i + 1) * batch_size])  # sorted: faster memmap reads
         step += 1
 
 

@@ -20,7 +20,7 @@ AdamW step; `compile=True` adds torch.compile (~1.1x more after a one-off compil
 
 Seams for later issues (each is a config choice, not a new trainer): `loss` (SigLIP),
 model `overrides` (FLIP patch dropout, token merging), `augment` (uint8 batch augmentation
-between `batches` and `to_model_input`), frozen/pre-trained towers (parameter groups in
+between `batch_indices` and `to_model_input`), frozen/pre-trained towers (parameter groups in
 `_param_groups`), exact resume (the data order is a pure function of seed and sample count,
 and the checkpoint carries the optimizer state), torchrun (the loss already takes a world size).
 """
@@ -33,17 +33,21 @@ import os
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal, TypeVar
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from clipstudy import __version__, models
 from clipstudy.compute import autocast, resolve_device, resolve_precision
 from clipstudy.config import ConfigError, to_dict
-from clipstudy.data import DataError, batches, load_pairs, to_model_input
+from clipstudy.data import DataError, batch_indices, load_pairs, to_model_input
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -132,6 +136,27 @@ def code_version() -> str:
     return f"clipstudy {__version__}" + (f" ({sha})" if sha else "")
 
 
+def tokenize_pool(tokenizer, captions: list[str], progress: bool = False, chunk: int = 16_384) -> torch.Tensor:
+    """Every caption's tokens [N, context_length], once per run rather than once per step: the
+    same tokens, and the tokenizer (pure Python, ~40 us a caption) leaves the training loop,
+    where on a GPU it would take longer than the step itself."""
+    starts = range(0, len(captions), chunk)
+    parts = [tokenizer(captions[s:s + chunk]) for s in tqdm(starts, desc="tokenize", disable=not progress or len(starts) < 4)]
+    return torch.cat(parts)
+
+
+def _one_ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items of `items`, each prepared in a background thread while the caller works on the
+    one before (the same items in the same order). Pays where the caller's work waits on a
+    device with the GIL released, as on a GPU: the next batch's images are gathered meanwhile."""
+    end = object()
+    with ThreadPoolExecutor(1) as pool:
+        upcoming = pool.submit(next, items, end)
+        while (item := upcoming.result()) is not end:
+            upcoming = pool.submit(next, items, end)
+            yield item
+
+
 def _prepare_out(cfg: TrainConfig) -> tuple[Path, Path]:
     out = Path(cfg.out)
     partial = out.with_name(out.name + ".partial")
@@ -174,16 +199,22 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     model.train()
     start = last_t = time.perf_counter()
     last_samples, loss_value = 0, float("nan")
-    data = batches(pairs, cfg.batch_size, seed=cfg.seed)
+    pool_tokens = tokenize_pool(tokenizer, pairs.captions, progress)  # in the run's time, as a step's was
+    data = ((np.asarray(pairs.images[idx]), pool_tokens[torch.from_numpy(idx)])
+            for idx in batch_indices(len(pairs), cfg.batch_size, cfg.seed))
+    if device.type == "cuda":  # the host would sit idle while kernels run: prepare the next batch then
+        data = _one_ahead(data)
     for step in range(1, steps + 1):
         samples_seen = (step - 1) * cfg.batch_size
         lr = lr_at(cfg, samples_seen)
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        images, captions = next(data)
-        x = to_model_input(images, image_size).to(device, non_blocking=True)  # (B, 3, S, S)
-        t = tokenizer(captions).to(device, non_blocking=True)  # (B, context_length)
+        images, text = next(data)
+        # uint8 to the device first: a quarter of the bytes to copy, and on a GPU the float
+        # conversion and any resize run there
+        x = to_model_input(torch.as_tensor(images).to(device, non_blocking=True), image_size)  # (B, 3, S, S)
+        t = text.to(device, non_blocking=True)  # (B, context_length)
         with autocast(device, precision):
             out_dict = step_model(x, t)  # image_features, text_features, logit_scale (all normalised)
             losses = loss_fn(**out_dict, output_dict=True)

@@ -6,13 +6,14 @@ most of it torch.compile."""
 import copy
 import json
 import math
+import threading
 
 import pytest
 import torch
 
 from clipstudy import compute, models
 from clipstudy.runs import config_hash, read_metrics
-from clipstudy.train import TrainConfig, train
+from clipstudy.train import TrainConfig, _one_ahead, train
 from clipstudy.world import WorldConfig, build_world, export_csv
 
 
@@ -111,3 +112,22 @@ def test_csv_export_reads_in_open_clip_train(world, tmp_path):
     import numpy as np
     image = np.load(world / "train" / "images.npy", mmap_mode="r")[5]
     assert torch.equal(pixels, torch.as_tensor(image.reshape(-1, 3)))  # PNG: every pixel exact
+
+
+def test_one_ahead_prepares_the_next_item_in_order():
+    """The GPU data path: the same items in the same order, the next one made while the caller
+    still holds the current one."""
+    made = []
+    second_made = threading.Event()
+
+    def items():
+        for i in range(4):
+            made.append(i)
+            if i == 1:
+                second_made.set()
+            yield i
+
+    it = _one_ahead(items())
+    assert next(it) == 0
+    assert second_made.wait(5)  # made before the caller asked for it
+    assert list(it) == [1, 2, 3] and made == [0, 1, 2, 3]
