@@ -101,8 +101,8 @@ def matmul_peak(dtype: torch.dtype, device: torch.device | str = "cpu", sizes=(1
         while elapsed < seconds:  # double the repetitions until one timing lasts long enough
             reps *= 2
             elapsed = _time_matmuls(a, b, reps, device)
-        best = max([best, 2 * n ** 3 * reps / elapsed,
-                    *(2 * n ** 3 * reps / _time_matmuls(a, b, reps, device) for _ in range(repeats - 1))])
+        timings = [elapsed] + [_time_matmuls(a, b, reps, device) for _ in range(repeats - 1)]
+        best = max(best, 2 * n ** 3 * reps / min(timings))
     return best
 
 
