@@ -44,9 +44,10 @@ def _cpu_name() -> str:
     the family/model tell generations apart (their bf16 matmul rates differ ~2x)."""
     info = {}
     try:
-        for line in open("/proc/cpuinfo"):
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                info.setdefault(key.strip(), value.strip())
     except OSError:
         pass
     name = info.get("model name") or platform.processor() or platform.machine()
