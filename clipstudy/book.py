@@ -76,13 +76,72 @@ def book_times(runs_dir: str | Path = "data/runs") -> list[dict]:
 
 
 def build_html(root: Path = ROOT) -> Path:
-    """jupyter-book build, warnings as errors; plotly.js is served from book/js (offline)."""
+    """jupyter-book build of the book at `root` (its _config.yml, _toc.yml and book/), warnings as
+    errors; plotly.js and the ipywidgets JavaScript are served from book/js (offline)."""
     import plotly
 
     js = root / "book" / "js"
-    js.mkdir(exist_ok=True)
+    js.mkdir(parents=True, exist_ok=True)
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", js / "plotly.min.js")
+    fetch_widget_js(js / "widgets")
+    (js / "widgets" / "require-paths.js").write_text(REQUIRE_PATHS_JS)
     shutil.rmtree(root / "_build" / "html", ignore_errors=True)
     jb = Path(sys.executable).parent / "jupyter-book"
     subprocess.run([str(jb), "build", str(root), "-W", "-n", "--keep-going"], check=True, cwd=root)
     return root / "_build" / "html" / "index.html"
+
+
+# Widgets saved by Papermill show in the book through require.js and @jupyter-widgets/html-manager
+# (1.0.x goes with ipywidgets 8.1: widgets base 6, controls 5). myst-nb takes both from a CDN by
+# default; _config.yml's nb_ipywidgets_js points at these copies instead. npm package -> (its
+# tarball's integrity, the files the book serves); embed-amd.js finds its icon fonts beside it.
+WIDGET_JS = {
+    "requirejs@2.3.8": ("sha512-7/cTSLOdYkNBNJcDMWf+luFvMriVm7eYxp4BcFCsAX0wF421Vyce5SXP17c+Jd5otXKGNehIonFlyQXSowL6Mw==",
+                        ["require.js"]),
+    "@jupyter-widgets/html-manager@1.0.15": (
+        "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
+        ["dist/embed-amd.js", "dist/*.woff2", "dist/*.woff", "dist/*.ttf", "dist/*.eot", "dist/*.svg"]),
+}
+
+
+# The widget modules inside embed-amd.js find their icon fonts beside their own module URL, which
+# require.js resolves against the page's folder; this maps them to the folder of this script.
+REQUIRE_PATHS_JS = """(function () {
+  const here = document.currentScript.src.replace(/\\/[^/]*$/, "");
+  require.config({paths: {"@jupyter-widgets/html-manager/dist": here, "@jupyter-widgets": here}});
+})();
+"""
+
+
+def fetch_widget_js(dest: Path) -> None:
+    """Fill `dest` with WIDGET_JS's files, unpacked from `npm pack` tarballs checked against their
+    integrity. Skipped when `dest` holds these versions already; npm's cache serves a refetch offline."""
+    import base64
+    import fnmatch
+    import hashlib
+    import tarfile
+    import tempfile
+
+    stamp = dest / "packages.txt"
+    if stamp.is_file() and stamp.read_text().split() == list(WIDGET_JS):
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("npm is needed (once) to fetch the ipywidgets JavaScript the book serves: "
+                           f"{', '.join(WIDGET_JS)}; install it, e.g. `apt-get install npm`")
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec, (integrity, patterns) in WIDGET_JS.items():
+            out = subprocess.run([npm, "pack", spec, "--prefer-offline", "--json", "--pack-destination", tmp],
+                                 check=True, capture_output=True, text=True).stdout
+            tgz = Path(tmp) / json.loads(out)[0]["filename"]
+            digest = "sha512-" + base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
+            if digest != integrity:
+                raise RuntimeError(f"{spec} from npm has integrity {digest}, not the pinned {integrity}")
+            with tarfile.open(tgz) as tar:
+                for member in tar.getmembers():
+                    name = member.name.removeprefix("package/")
+                    if member.isfile() and any(fnmatch.fnmatch(name, p) for p in patterns):
+                        (dest / Path(name).name).write_bytes(tar.extractfile(member).read())
+    stamp.write_text("\n".join(WIDGET_JS) + "\n")
