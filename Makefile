@@ -1,6 +1,7 @@
 # clipstudy: `make book` runs the whole study at the laptop profile; `make test` runs the tests.
-# Both set up the environment first. Set-up is idempotent: the virtual environment is reused
-# while requirements.lock and pyproject.toml are unchanged (their hash names the stamp file).
+# Both set up the environment first (`make test` also headless Chromium, where it can). Set-up is
+# idempotent: the virtual environment is reused while requirements.lock and pyproject.toml are
+# unchanged (their hash names the stamp file).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -9,7 +10,7 @@ STAMP  := $(VENV)/.pins-$(PINS)
 WORLD  ?= data/worlds/default
 PROFILE ?= laptop
 
-.PHONY: setup test world book clean
+.PHONY: setup browser test world book clean
 
 setup: $(STAMP)
 
@@ -20,7 +21,17 @@ $(STAMP):
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-test: setup
+# Debian's Chromium + ChromeDriver for tests/test_browser.py (which skips without them unless
+# CLIPSTUDY_REQUIRE_BROWSER=1): installed with apt-get where absent, when running as root.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium and chromium-driver with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium chromium-driver >/dev/null; \
+	else echo "no /usr/bin/chromium and not root: tests/test_browser.py will skip (apt-get install chromium chromium-driver)"; fi
+
+test: setup browser
 	$(PY) -m pytest -q
 
 world: setup  # built once; delete the folder (or pass WORLD=...) to rebuild
