@@ -134,8 +134,8 @@ def svg_line(xs: list[float], ys: list[float], xlabel: str, ylabel: str, width: 
             f'<text {text} x="{left}" y="{height - bottom + 14}">{x0:,.0f}</text>'
             f'<text {text} x="{width - pad}" y="{height - bottom + 14}" text-anchor="end">{x1:,.0f}</text>'
             f'<text {text} x="{(left + width) / 2}" y="{height - 4}" text-anchor="middle">{html.escape(xlabel)}</text>'
-            f'<text {text} x="{left - 4}" y="{height - bottom}" text-anchor="end">{y0:.3g}</text>'
-            f'<text {text} x="{left - 4}" y="{pad + 8}" text-anchor="end">{y1:.3g}</text>'
+            f'<text {text} x="{left - 4}" y="{height - bottom}" text-anchor="end">{y0:.4g}</text>'
+            f'<text {text} x="{left - 4}" y="{pad + 8}" text-anchor="end">{y1:.4g}</text>'
             f'<text {text} x="12" y="{(height - bottom) / 2}" transform="rotate(-90 12 {(height - bottom) / 2})" '
             f'text-anchor="middle">{html.escape(ylabel)}</text></svg>')
 
