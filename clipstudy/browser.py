@@ -129,6 +129,7 @@ def chromium():
             options.add_argument(flag)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
         driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+        driver.set_page_load_timeout(60)  # a page waiting on an unreachable host fails, not hangs
         try:
             yield driver
         finally:
@@ -244,9 +245,12 @@ def _remote_requests(driver) -> list[str]:
 
 def check_page(driver, url: str, wait_s: float = WAIT_S) -> list[str]:
     """Problems a reader of the page at `url` would meet (empty when it is fine)."""
-    from selenium.common.exceptions import WebDriverException
+    from selenium.common.exceptions import TimeoutException, WebDriverException
 
-    driver.get(url)
+    try:
+        driver.get(url)
+    except TimeoutException:
+        return ["the page did not finish loading in 60 s", *[f"request to the network: {u}" for u in _remote_requests(driver)]]
     ready = _wait(driver, READY_JS, wait_s)
     problems = driver.execute_script(DRAWN_JS)
     if not ready and not problems:

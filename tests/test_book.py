@@ -5,14 +5,10 @@ import pytest
 
 from clipstudy import book
 from clipstudy.config import ConfigError
-from clipstudy.profiles import PROFILES
-from clipstudy.world import WorldConfig, build_world
 
 
-def test_notebooks_execute_at_smoke_profile(tmp_path):
-    world = tmp_path / "world"
-    build_world(WorldConfig(**PROFILES["smoke"]["world"]), world, progress=False)
-    done = book.execute("smoke", str(world), out_dir=tmp_path, parameters={"runs_dir": str(tmp_path / "runs")})
+def test_notebooks_execute_at_smoke_profile(smoke_book_copy):
+    _, done = smoke_book_copy  # executed once for this and tests/test_browser.py (conftest.py)
     assert [p.name for p in done] == [p.name for p in book.notebooks()]
     for path in done:
         nb = nbformat.read(path, as_version=4)  # joins multi-line outputs

@@ -2,7 +2,8 @@
 respond, widgets show their saved state, nothing is fetched from the network, no console errors.
 
 Needs /usr/bin/chromium and /usr/bin/chromedriver (`make browser`); without them the tests skip,
-or fail where CLIPSTUDY_REQUIRE_BROWSER=1 (CI). Cost: ~2 min, most of it executing the notebooks.
+or fail where CLIPSTUDY_REQUIRE_BROWSER=1 (CI). Cost: ~1 min beyond executing the notebooks,
+which tests/test_book.py shares (conftest.py).
 """
 
 import os
@@ -13,8 +14,6 @@ import plotly
 import pytest
 
 from clipstudy import book, browser
-from clipstudy.profiles import PROFILES
-from clipstudy.world import WorldConfig, build_world
 
 
 def _need_chromium() -> None:
@@ -27,24 +26,13 @@ def _need_chromium() -> None:
 
 
 @pytest.fixture(scope="session")
-def smoke_book(tmp_path_factory) -> Path:
-    """The book built from the notebooks executed at the smoke profile, in a copy of the book's
-    sources outside the repository -> its _build/html."""
-    _need_chromium()
-    root, tmp = book.ROOT, tmp_path_factory.mktemp("book")
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(root / name, tmp / name)
-    (tmp / "book").mkdir()
-    for md in (root / "book").glob("*.md"):
-        shutil.copy(md, tmp / "book" / md.name)
-    shutil.copytree(root / "docs", tmp / "docs")  # book/data.md includes docs/data-card.md
-    if (root / "book" / "js").is_dir():  # widget JavaScript already fetched: no npm call
-        shutil.copytree(root / "book" / "js", tmp / "book" / "js")
-    world = tmp / "world"
-    build_world(WorldConfig(**PROFILES["smoke"]["world"]), world, progress=False)
-    book.execute("smoke", str(world), root=root, out_dir=tmp / "book", parameters={"runs_dir": str(tmp / "runs")})
-    book.build_html(tmp)
-    return tmp / "_build" / "html"
+def smoke_book(request) -> Path:
+    """The HTML book built from the notebooks executed at the smoke profile (conftest.py), in a copy
+    of the book's sources outside the repository -> its _build/html."""
+    _need_chromium()  # before the notebooks run: without a browser there is nothing to check
+    root, _ = request.getfixturevalue("smoke_book_copy")
+    book.build_html(root)
+    return root / "_build" / "html"
 
 
 def test_smoke_book_in_chromium(smoke_book, tmp_path):
