@@ -40,19 +40,37 @@ def execute(profile: str, world: str, root: Path = ROOT, timeout_s: int = 3600, 
         if only and nb.stem not in only:
             continue
         out = (out_dir or root / "book") / nb.name
+        out.parent.mkdir(parents=True, exist_ok=True)
         start, before = time.perf_counter(), _finished_runs(runs_dir)
         tmp = out.with_suffix(".running.ipynb")
         print(f"executing {nb.relative_to(root)} (profile={profile})", flush=True)
         # A cell that hangs (e.g. an ipywidget, nbclient #312) fails after timeout_s instead.
-        papermill.execute_notebook(str(nb), str(tmp), parameters={"profile": profile, "world": world, **(parameters or {})},
+        # each notebook gets the parameters it declares (chapters take `study_world`, not `world`)
+        declared = papermill.inspect_notebook(str(nb))
+        given = {"profile": profile, "world": world, **(parameters or {})}
+        papermill.execute_notebook(str(nb), str(tmp), parameters={k: v for k, v in given.items() if k in declared},
                                    execution_timeout=timeout_s, cwd=str(root), progress_bar=False,
                                    kernel_name="python3")
+        _hide_parameters(tmp)
         tmp.replace(out)
         done.append(out)
         _record_time(runs_dir, {"chapter": nb.stem, "profile": profile, "seconds": round(time.perf_counter() - start, 1),
                                 "runs_trained": len(_finished_runs(runs_dir) - before),
                                 "date": datetime.datetime.now().isoformat(timespec="seconds")})
     return done
+
+
+def _hide_parameters(path: Path) -> None:
+    """Tag the parameters cells (the default and the injected one) `remove-cell`: the page
+    states its scale in prose; the cells stay in the notebook for whoever re-runs it."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if {"parameters", "injected-parameters"} & set(tags) and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, path)
 
 
 BOOK_TIMES = "book-times.jsonl"  # one line per executed notebook, beside the runs it used

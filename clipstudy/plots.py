@@ -81,3 +81,45 @@ def scatter(rows: list[dict], x: str, y: str, color: str, label: str, title: str
     fig.update_layout(title=title, xaxis_title=xaxis or x, yaxis_title=yaxis or y, height=420,
                       xaxis_type=kind, yaxis_type=kind)
     return fig
+
+
+def mean_lines(table, x: str, metrics: list[str], color: str, title: str = "", log_x: bool = True,
+               xaxis: str = "", n_label: str = "seeds") -> go.Figure:
+    """Mean +- standard deviation over seeds, one line per value of `color`, from a table with
+    `<metric>_mean`, `<metric>_std` and `n` columns (study.aggregate). Several metrics get a
+    dropdown that switches the y axis between them; hover says n."""
+    fig = go.Figure()
+    groups = list(dict.fromkeys(table[color]))
+    for m_i, metric in enumerate(metrics):
+        for g in groups:
+            sel = table[table[color] == g].sort_values(x)
+            fig.add_trace(go.Scatter(
+                x=sel[x], y=sel[f"{metric}_mean"], mode="lines+markers", name=str(g), legendgroup=str(g),
+                visible=m_i == 0, error_y=dict(type="data", array=sel[f"{metric}_std"], visible=True),
+                customdata=np.stack([sel[f"{metric}_std"], sel["n"]], axis=-1),
+                hovertemplate=(f"{color}={g}<br>{x}=%{{x:,.0f}}<br>{metric}=%{{y:.2f}} ± %{{customdata[0]:.2f}}"
+                               f"<br>n=%{{customdata[1]}} {n_label}<extra></extra>")))
+    per = len(groups)
+    if len(metrics) > 1:
+        buttons = [dict(label=m, method="update",
+                        args=[{"visible": [i // per == k for i in range(per * len(metrics))]}, {"yaxis.title.text": f"{m} (%)"}])
+                   for k, m in enumerate(metrics)]
+        fig.update_layout(updatemenus=[dict(buttons=buttons, x=1.0, xanchor="right", y=1.18, yanchor="top")])
+    fig.update_layout(title=title, xaxis_title=xaxis or x, yaxis_title=f"{metrics[0]} (%)", height=420,
+                      xaxis_type="log" if log_x else "linear", legend_title_text=color)
+    return fig
+
+
+def frontier(rows: list[dict], x: str, y: str, color: str, label: str, title: str = "", xaxis: str = "",
+             yaxis: str = "") -> go.Figure:
+    """`scatter` plus the lower envelope of y over x (the best y reached at or below each x)."""
+    fig = scatter(rows, x, y, color, label, title=title, xaxis=xaxis, yaxis=yaxis)
+    fig.update_traces(mode="markers", textposition=None)
+    best, env = float("inf"), []
+    for r in sorted(rows, key=lambda r: r[x]):
+        if r[y] < best:
+            best = r[y]
+            env.append(r)
+    fig.add_trace(go.Scatter(x=[r[x] for r in env], y=[r[y] for r in env], mode="lines", name="frontier",
+                             line=dict(dash="dash", color="black"), line_shape="hv", hoverinfo="skip"))
+    return fig

@@ -73,9 +73,15 @@ def data_identity(data: str | Path) -> str:
     return hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
 
 
+# Bump when a change to training or the models changes what a config produces: every stored run
+# is then trained again rather than reused (eval.json has its own EVAL_VERSION).
+STORE_VERSION = 1
+
+
 def config_hash(cfg) -> str:
     """Short hash of every field that changes a run's result (not where it is written, nor the
-    speed-only `threads` and `compile`), and of the data the `data` field points at."""
+    speed-only `threads` and `compile`), of the data the `data` field points at, and of the
+    training code's STORE_VERSION."""
     from clipstudy.compute import resolve_device, resolve_precision
     from clipstudy.config import to_dict
 
@@ -83,6 +89,7 @@ def config_hash(cfg) -> str:
     # "auto" is keyed by what it resolves to here, so a bf16 and an fp32 run never share a record
     fields["precision"] = resolve_precision(cfg.precision, resolve_device(cfg.device))
     fields["data_identity"] = data_identity(cfg.data)
+    fields["store_version"] = STORE_VERSION
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -1,0 +1,161 @@
+"""What a chapter notebook calls: its sizes, its world, its grid of runs, and tidy tables of them.
+
+    sizes = study.chapter(profile, "data_quantity")       # the profile's table for the chapter
+    world = study.study_world(profile)                      # built once under data/worlds/
+    runs = study.run_grid(study.configs(sizes, world), runs_dir, world)
+    table = study.tidy(runs)                                # one row per run, metrics in %
+    summary = study.aggregate(table, ["model", "samples"])  # mean, spread and n over seeds
+
+Every number a chapter shows comes from `runs.train_or_load` (the result store): a notebook
+re-executed with the same profile loads its runs instead of training them again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from clipstudy.config import ConfigError, from_dict
+from clipstudy.profiles import profile as get_profile
+from clipstudy.runs import recorded_eval, train_or_load
+from clipstudy.train import TrainConfig
+
+# metric keys of evaluate_world -> the short names chapters use (values in %)
+METRICS = {"id/top1": "zero-shot", "shift_mean/top1": "shifts", "id/coarse_top1": "coarse",
+           "probe/5shot_top1": "5-shot", "probe/10shot_top1": "10-shot", "probe/linear_top1": "linear probe",
+           "retrieval/i2t_r1": "i2t R@1", "retrieval/t2i_r1": "t2i R@1"}
+
+
+def chapter(profile: str, name: str) -> dict:
+    """The profile's table of sizes for one chapter (clipstudy/profiles.py)."""
+    chapters = get_profile(profile).get("chapters", {})
+    if name not in chapters:
+        raise ConfigError(f"profile {profile!r} has no sizes for chapter {name!r}; it has {sorted(chapters)}")
+    return chapters[name]
+
+
+def study_world(profile: str, world: str = "", root: str | Path = "data/worlds", progress: bool = False) -> Path:
+    """The world the chapters train and evaluate on: `world` if given, else the profile's study
+    world, built once into `<root>/study-<profile>` (rebuilt if the profile's settings changed)."""
+    from clipstudy.world import WorldConfig, build_world
+
+    if world:
+        return Path(world)
+    cfg = from_dict(WorldConfig, get_profile(profile)["study_world"])
+    path = Path(root) / f"study-{profile}"
+    info = path / "world.json"
+    built = json.loads(info.read_text())["config"] if info.is_file() else None
+    if built != json.loads(json.dumps(dataclasses.asdict(cfg))):  # tuples -> lists, as world.json holds them
+        build_world(cfg, path, overwrite=True, progress=progress)
+    return path
+
+
+def configs(sizes: dict, world: Path, **fixed) -> list[TrainConfig]:
+    """One TrainConfig per point of a chapter's grid. `sizes` holds `train` (fields shared by every
+    run), `grid` (a list of dicts of fields, one per point) and `seeds`; `samples` may be given as
+    `epochs` (of the point's pool: `data_limit`, else the whole pool)."""
+    from clipstudy.data import load_pairs
+
+    pool = len(load_pairs(world))
+    out = []
+    for point, seed in itertools.product(sizes["grid"], sizes["seeds"]):
+        fields = {**sizes.get("train", {}), **fixed, **point, "data": str(world), "seed": seed}
+        if "epochs" in fields:
+            fields["samples"] = int(fields.pop("epochs") * (fields.get("data_limit") or pool))
+        out.append(from_dict(TrainConfig, fields))
+    return out
+
+
+def run_grid(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path, progress: bool = True) -> list[dict]:
+    """train_or_load every config (a progress bar over runs; stored runs load in milliseconds)."""
+    bar = tqdm(cfgs, desc="runs (train or load)", unit="run", disable=not progress)
+    return [train_or_load(cfg, runs_dir=runs_dir, world=world, progress=False) for cfg in bar]
+
+
+def tidy(runs: list[dict]) -> pd.DataFrame:
+    """One row per run: its config axes, cost, and metrics (in %)."""
+    rows = []
+    for r in runs:
+        cfg, s = r["config"]["train"], r["summary"]
+        row = {"run": Path(r["dir"]).name, "model": cfg["model"], "seed": cfg["seed"], "pool": s["pool_pairs"],
+               "samples": s["samples"], "epochs": s["samples"] / s["pool_pairs"], "batch_size": cfg["batch_size"],
+               "gflops_per_sample": s["train_gflops_per_sample"], "pflops": s["total_pflops"],
+               "train_seconds": s["seconds"]}
+        row.update({name: 100 * r["eval"][key] for key, name in METRICS.items() if key in r["eval"]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def aggregate(table: pd.DataFrame, by: list[str], metrics: list[str] | None = None) -> pd.DataFrame:
+    """Mean, standard deviation (0 for n=1), min, max and n over the rows (seeds) of each group."""
+    metrics = metrics or [m for m in METRICS.values() if m in table]
+    grouped = table.groupby(by, sort=True)
+    out = grouped[metrics].agg(["mean", "std", "min", "max"])
+    out.columns = [f"{m}_{stat}" for m, stat in out.columns]
+    out = out.fillna({c: 0.0 for c in out.columns if c.endswith("_std")})
+    out["n"] = grouped.size()
+    out["pflops"] = grouped["pflops"].mean()
+    return out.reset_index()
+
+
+def recorded_runs(runs_dir: str | Path, world: Path) -> list[dict]:
+    """Every finished run in the store with a current evaluation on `world` (the compute frontier
+    reads them all): the same dicts as train_or_load, without training anything."""
+    from clipstudy.runs import read_metrics
+
+    out = []
+    for summary in sorted(Path(runs_dir).glob("*/summary.json")):
+        run = summary.parent
+        ev = recorded_eval(run, world)
+        if ev is not None:
+            out.append({"dir": run, "config": json.loads((run / "config.json").read_text()),
+                        "summary": json.loads(summary.read_text()), "metrics": read_metrics(run), "eval": ev})
+    return out
+
+
+def difference(table: pd.DataFrame, metric: str, axis: str, lo, hi, by: list[str] | None = None) -> pd.DataFrame:
+    """`metric` at axis == hi minus at axis == lo, paired by seed (and by the `by` columns):
+    mean, std (0 for n=1) and n of the differences, one row per group."""
+    keys = [*(by or []), "seed"]
+    a = table[table[axis] == lo].set_index(keys)[metric]
+    b = table[table[axis] == hi].set_index(keys)[metric]
+    d = (b - a).dropna().rename("diff").reset_index()
+    if not by:
+        d["all"] = "all"
+    out = d.groupby(by or ["all"])["diff"].agg(["mean", "std", "count"]).rename(columns={"count": "n"})
+    return out.fillna({"std": 0.0}).reset_index()
+
+
+def call(mean: float, std: float, floor: float = 1.0) -> int:
+    """+1 / -1 when a difference (in points) exceeds both twice its seed spread and `floor`
+    (~2 standard errors of a 1,000-image accuracy near 5%), else 0: too close to tell."""
+    if abs(mean) <= max(2 * std, floor):
+        return 0
+    return 1 if mean > 0 else -1
+
+
+def pm(mean: float, std: float, n: int) -> str:
+    """'3.1 ± 0.4 (n=2)': a number as chapters print it."""
+    n = int(n)
+    return f"{mean:+.1f} ± {std:.1f} (n={n})" if n > 1 else f"{mean:+.1f} (n=1)"
+
+
+def scale(profile: str, world: Path, table: pd.DataFrame) -> str:
+    """The sentence every chapter opens its results with: at what scale, with how many seeds."""
+    from clipstudy.data import load_world_info
+
+    info = load_world_info(world)
+    seeds = table.groupby([c for c in ("model", "pool", "samples") if c in table])["seed"].nunique()
+    n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
+    models = ", ".join(f"`{m}`" for m in dict.fromkeys(table["model"]))
+    return (f"**Scale:** profile `{profile}`; world `{world}` ({info['counts']['classes']} classes, "
+            f"{info['counts']['train']:,} training pairs at {info['config']['image_size']} px); {models}; "
+            f"batch {', '.join(map(str, sorted(table['batch_size'].unique())))}; "
+            f"{table['samples'].min():,}-{table['samples'].max():,} samples seen; "
+            f"{n} seed(s) per point; {len(table)} runs, {table['train_seconds'].sum() / 60:.1f} minutes of "
+            f"training in all. Chance is {100 / info['counts']['classes']:.1f}% zero-shot top-1.")
