@@ -57,7 +57,20 @@ def execute(profile: str, world: str, root: Path = ROOT, timeout_s: int = 3600, 
         _record_time(runs_dir, {"chapter": nb.stem, "profile": profile, "seconds": round(time.perf_counter() - start, 1),
                                 "runs_trained": len(_finished_runs(runs_dir) - before),
                                 "date": datetime.datetime.now().isoformat(timespec="seconds")})
+    _write_scale(profile, out_dir or root / "book")
     return done
+
+
+SCALE_PAGE = "_scale.md"  # included by the landing page: what each chapter trains at the executed profile
+
+
+def _write_scale(profile: str, book_dir: Path) -> None:
+    from clipstudy.study import plan
+
+    text = (f"This copy of the book was executed at profile **`{profile}`**; its chapters train:\n\n{plan(profile)}\n\n"
+            "Chapters share runs where their grids meet (the result store trains each config once); the "
+            "compute-frontier chapter trains nothing.\n")
+    (book_dir / SCALE_PAGE).write_text(text)
 
 
 def _hide_parameters(path: Path) -> None:

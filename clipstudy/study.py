@@ -159,3 +159,27 @@ def scale(profile: str, world: Path, table: pd.DataFrame) -> str:
             f"{table['samples'].min():,}-{table['samples'].max():,} samples seen; "
             f"{n} seed(s) per point; {len(table)} runs, {table['train_seconds'].sum() / 60:.1f} minutes of "
             f"training in all. Chance is {100 / info['counts']['classes']:.1f}% zero-shot top-1.")
+
+
+CHAPTER_PAGES = {"data_quantity": "10_data_quantity", "vit_size": "20_vit_size", "cnn_vs_vit": "30_cnn_vs_vit"}
+
+
+def plan(profile: str) -> str:
+    """A markdown table of what each chapter trains at `profile`: towers, pools, samples, seeds,
+    runs (the landing page includes it; the runner writes it for the profile it executed)."""
+    from clipstudy.world import WorldConfig
+
+    spec = get_profile(profile)
+    pool = from_dict(WorldConfig, spec["study_world"]).pairs
+    lines = ["| chapter | image towers | pools (pairs) | samples seen | seeds | runs |", "|---|---|---|---|---|---|"]
+    for name, sizes in spec.get("chapters", {}).items():
+        points = [{**sizes.get("train", {}), **p} for p in sizes["grid"]]
+        for p in points:
+            p.setdefault("data_limit", pool)
+            p.setdefault("samples", int(p.pop("epochs", 0) * p["data_limit"]))
+        models = ", ".join(f"`{m}`" for m in dict.fromkeys(p.get("model", "vit-s-8") for p in points))
+        pools = ", ".join(f"{v:,}" for v in sorted({p["data_limit"] for p in points}))
+        samples = sorted({p["samples"] for p in points})
+        lines.append(f"| {{doc}}`{CHAPTER_PAGES.get(name, name)}` | {models} | {pools} | {samples[0]:,}-{samples[-1]:,} "
+                     f"| {len(sizes['seeds'])} | {len(points) * len(sizes['seeds'])} |")
+    return "\n".join(lines)

@@ -1,0 +1,81 @@
+"""Chapter plumbing: profiles' chapter tables, grids of configs, tidy tables, seed statistics."""
+
+import pandas as pd
+import pytest
+
+from clipstudy import study
+from clipstudy.config import ConfigError
+from clipstudy.profiles import PROFILES
+from clipstudy.world import WorldConfig, build_world
+
+
+@pytest.fixture(scope="module")
+def tiny_world(tmp_path_factory):
+    world = tmp_path_factory.mktemp("w") / "world"
+    build_world(WorldConfig(pairs=512, classes=10, retrieval_images=20, probe_per_class=10), world, progress=False)
+    return world
+
+
+@pytest.mark.parametrize("profile", [p for p in PROFILES if PROFILES[p]["chapters"]])
+def test_chapter_tables_meet_the_issue(profile, tiny_world):
+    chapters = PROFILES[profile]["chapters"]
+    dq = chapters["data_quantity"]["grid"]
+    pools = sorted({p["data_limit"] for p in dq})
+    assert pools[-1] / pools[0] >= 4 if profile == "smoke" else pools[-1] / pools[0] >= 16
+    vits = {p["model"] for p in chapters["vit_size"]["grid"]}
+    assert len(vits) >= 4 and all(m.startswith("vit-") for m in vits)
+    assert {p["model"] for p in chapters["cnn_vs_vit"]["grid"]} == {"vit-b-16", "rn50", "convnext-t", "swin-t", "mixer-b-16"}
+    for sizes in chapters.values():  # every point is a valid TrainConfig (unknown keys would raise)
+        assert study.configs({**sizes, "grid": sizes["grid"][:2]}, tiny_world)
+
+
+def test_configs_turn_epochs_into_samples(tiny_world):
+    sizes = {"train": {"batch_size": 64}, "seeds": [0, 1],
+             "grid": [{"data_limit": 128, "epochs": 4}, {"epochs": 2}, {"samples": 300}]}
+    cfgs = study.configs(sizes, tiny_world)
+    assert [(c.samples, c.seed) for c in cfgs] == [(512, 0), (512, 1), (1024, 0), (1024, 1), (300, 0), (300, 1)]
+    assert {c.data for c in cfgs} == {str(tiny_world)} and {c.batch_size for c in cfgs} == {64}
+
+
+def test_unknown_chapter_names_the_valid_ones():
+    with pytest.raises(ConfigError, match=r"no sizes for chapter 'quality'; it has \['cnn_vs_vit', 'data_quantity'"):
+        study.chapter("laptop", "quality")
+
+
+def _table():
+    rows = []
+    for seed, (a_small, b_small, a_large, b_large) in enumerate([(1.0, 2.0, 3.0, 9.0), (2.0, 2.0, 3.0, 7.0)]):
+        rows += [{"seed": seed, "pool": 100, "epochs": 1, "zero-shot": a_small, "pflops": 1.0},
+                 {"seed": seed, "pool": 100, "epochs": 4, "zero-shot": b_small, "pflops": 4.0},
+                 {"seed": seed, "pool": 1600, "epochs": 1, "zero-shot": a_large, "pflops": 16.0},
+                 {"seed": seed, "pool": 1600, "epochs": 4, "zero-shot": b_large, "pflops": 64.0}]
+    return pd.DataFrame(rows)
+
+
+def test_aggregate_gives_mean_spread_and_n():
+    agg = study.aggregate(_table(), ["pool", "epochs"], ["zero-shot"]).set_index(["pool", "epochs"])
+    assert agg.loc[(100, 1), "zero-shot_mean"] == 1.5
+    assert agg.loc[(1600, 4), "zero-shot_std"] == pytest.approx(2 ** 0.5)
+    assert agg.loc[(1600, 4), ["zero-shot_min", "zero-shot_max"]].tolist() == [7.0, 9.0]
+    assert set(agg["n"]) == {2}
+    one_seed = study.aggregate(_table()[lambda t: t.seed == 0], ["pool", "epochs"], ["zero-shot"])
+    assert set(one_seed["zero-shot_std"]) == {0.0} and set(one_seed["n"]) == {1}
+
+
+def test_difference_pairs_by_seed():
+    d = study.difference(_table(), "zero-shot", "epochs", 1, 4, by=["pool"]).set_index("pool")
+    assert d.loc[100, "mean"] == 0.5 and d.loc[100, "std"] == pytest.approx(0.5 ** 0.5)
+    assert d.loc[1600, "mean"] == 5.0 and d.loc[1600, "n"] == 2
+
+
+def test_call_needs_twice_the_spread_and_a_point():
+    assert study.call(5.0, 1.0) == 1 and study.call(-5.0, 1.0) == -1
+    assert study.call(1.5, 1.0) == 0  # within twice the seed spread
+    assert study.call(0.8, 0.0) == 0  # under the one-point floor
+    assert study.pm(2.0, 0.5, 2.0) == "+2.0 ± 0.5 (n=2)" and study.pm(2.0, 0.0, 1) == "+2.0 (n=1)"
+
+
+def test_plan_lists_every_chapter():
+    text = study.plan("laptop")
+    for page in ("10_data_quantity", "20_vit_size", "30_cnn_vs_vit"):
+        assert f"{{doc}}`{page}`" in text
