@@ -31,9 +31,13 @@ def execute(profile: str, world: str, root: Path = ROOT, timeout_s: int = 3600, 
     """Run every notebook (or those named in `only`) with Papermill into `out_dir` (book/)."""
     import papermill
 
+    from clipstudy.config import ConfigError
     from clipstudy.profiles import profile as check_profile
 
     check_profile(profile)
+    unknown = sorted(set(only or []) - {nb.stem for nb in notebooks(root)})
+    if unknown:
+        raise ConfigError(f"no notebook named {unknown}; valid names: {[nb.stem for nb in notebooks(root)]}")
     runs_dir = root / (parameters or {}).get("runs_dir", "data/runs")
     done = []
     for nb in notebooks(root):

@@ -116,7 +116,8 @@ def _book_run(args) -> int:
     from clipstudy import book
 
     only = args.only.split(",") if args.only else None
-    book.execute(args.profile, args.world, timeout_s=args.timeout, only=only)
+    params = {"study_world": args.study_world} if args.study_world else None
+    book.execute(args.profile, args.world, timeout_s=args.timeout, only=only, parameters=params)
     if not args.no_html:
         print(f"book written to {book.build_html()}")
     return 0
@@ -161,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = bk.add_parser("run", help="Papermill every notebook into book/, then jupyter-book build")
     run.add_argument("--profile", default="laptop", help="smoke | laptop | gpu | real")
     run.add_argument("--world", default="data/worlds/default", help="world folder the notebooks use")
+    run.add_argument("--study-world", default=None,
+                     help="world folder for the chapters (default: the profile's study world, built under data/worlds/)")
     run.add_argument("--only", default=None, help="comma-separated notebook names (default: all)")
     run.add_argument("--timeout", type=int, default=3600, help="seconds per notebook cell")
     run.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book build")

@@ -33,3 +33,8 @@ def test_performance_page_without_benchmark_results(tmp_path):
     text = "\n".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells for o in c.get("outputs", []))
     assert "run `python benchmarks/mfu.py` to measure it" in text
     assert "No GPU benchmark has been recorded" in text
+
+
+def test_unknown_notebook_name_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"no notebook named \['nope'\]; valid names: \['00_emoji_world'"):
+        book.execute("smoke", str(tmp_path), only=["nope"])
