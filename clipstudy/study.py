@@ -131,10 +131,11 @@ def difference(table: pd.DataFrame, metric: str, axis: str, lo, hi, by: list[str
     return out.fillna({"std": 0.0}).reset_index()
 
 
-def call(mean: float, std: float, floor: float = 1.0) -> int:
+def call(mean: float, std: float, n: int = 2, floor: float = 1.0) -> int:
     """+1 / -1 when a difference (in points) exceeds both twice its seed spread and `floor`
-    (~2 standard errors of a 1,000-image accuracy near 5%), else 0: too close to tell."""
-    if abs(mean) <= max(2 * std, floor):
+    (~2 standard errors of a 1,000-image accuracy near 5%), else 0: too close to tell. With one
+    seed there is no spread to measure, so the floor doubles."""
+    if abs(mean) <= max(2 * std, floor if n > 1 else 2 * floor):
         return 0
     return 1 if mean > 0 else -1
 

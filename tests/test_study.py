@@ -72,6 +72,7 @@ def test_call_needs_twice_the_spread_and_a_point():
     assert study.call(5.0, 1.0) == 1 and study.call(-5.0, 1.0) == -1
     assert study.call(1.5, 1.0) == 0  # within twice the seed spread
     assert study.call(0.8, 0.0) == 0  # under the one-point floor
+    assert study.call(1.5, 0.0, n=1) == 0 and study.call(2.5, 0.0, n=1) == 1  # one seed: a two-point floor
     assert study.pm(2.0, 0.5, 2.0) == "+2.0 ± 0.5 (n=2)" and study.pm(2.0, 0.0, 1) == "+2.0 (n=1)"
 
 
