@@ -184,3 +184,23 @@ def plan(profile: str) -> str:
         lines.append(f"| {{doc}}`{CHAPTER_PAGES.get(name, name)}` | {models} | {pools} | {samples[0]:,}-{samples[-1]:,} "
                      f"| {len(sizes['seeds'])} | {len(points) * len(sizes['seeds'])} |")
     return "\n".join(lines)
+
+
+def chance(world: Path) -> float:
+    """Zero-shot top-1 of a random guess on the world's `id` suite, in %."""
+    from clipstudy.data import load_world_info
+
+    return 100 / load_world_info(world)["counts"]["classes"]
+
+
+def floor_note(table: pd.DataFrame, world: Path, metric: str = "zero-shot", margin: float = 1.0) -> str:
+    """A sentence on how many runs score within `margin` points of chance: a comparison among
+    such runs is a floor effect (nothing learned yet), not evidence for or against a claim."""
+    c = chance(world)
+    near = (table[metric] - c).abs() <= margin
+    if not near.any():
+        return f"Every run scores more than {margin:g} point above chance ({c:.1f}%)."
+    learned = table.loc[~near, "samples"]
+    above = f"; the fewest samples that lift a run above it: {learned.min():,}" if len(learned) else ""
+    return (f"{near.sum()} of {len(table)} runs score within {margin:g} point of chance ({c:.1f}%) in {metric} top-1"
+            f"{above}. Among runs at chance a comparison says nothing learned yet, not that a claim fails.")

@@ -80,3 +80,10 @@ def test_plan_lists_every_chapter():
     text = study.plan("laptop")
     for page in ("10_data_quantity", "20_vit_size", "30_cnn_vs_vit"):
         assert f"{{doc}}`{page}`" in text
+
+
+def test_floor_note_counts_runs_at_chance(tiny_world):  # 10 classes: chance 10%
+    table = pd.DataFrame({"zero-shot": [10.5, 9.2, 14.0], "samples": [100, 200, 400]})
+    note = study.floor_note(table, tiny_world)
+    assert note.startswith("2 of 3 runs score within 1 point of chance (10.0%)") and "400" in note
+    assert study.floor_note(table.iloc[2:], tiny_world).startswith("Every run scores more than 1 point above")
