@@ -110,16 +110,22 @@ def mean_lines(table, x: str, metrics: list[str], color: str, title: str = "", l
     return fig
 
 
-def frontier(rows: list[dict], x: str, y: str, color: str, label: str, title: str = "", xaxis: str = "",
-             yaxis: str = "") -> go.Figure:
-    """`scatter` plus the lower envelope of y over x (the best y reached at or below each x)."""
-    fig = scatter(rows, x, y, color, label, title=title, xaxis=xaxis, yaxis=yaxis)
-    fig.update_traces(mode="markers", textposition=None)
+def lower_envelope(rows: list[dict], x: str, y: str) -> list[dict]:
+    """The rows that set a new lowest y as x grows: the best y reached at or below each x."""
     best, env = float("inf"), []
     for r in sorted(rows, key=lambda r: r[x]):
         if r[y] < best:
             best = r[y]
             env.append(r)
+    return env
+
+
+def frontier(rows: list[dict], x: str, y: str, color: str, label: str, title: str = "", xaxis: str = "",
+             yaxis: str = "") -> go.Figure:
+    """`scatter` plus the lower envelope of y over x (the best y reached at or below each x)."""
+    fig = scatter(rows, x, y, color, label, title=title, xaxis=xaxis, yaxis=yaxis)
+    fig.update_traces(mode="markers", textposition=None)
+    env = lower_envelope(rows, x, y)
     fig.add_trace(go.Scatter(x=[r[x] for r in env], y=[r[y] for r in env], mode="lines", name="frontier",
                              line=dict(dash="dash", color="black"), line_shape="hv", hoverinfo="skip"))
     return fig

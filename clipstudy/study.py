@@ -55,20 +55,27 @@ def study_world(profile: str, world: str = "", root: str | Path = "data/worlds",
     return path
 
 
-def configs(sizes: dict, world: Path, **fixed) -> list[TrainConfig]:
-    """One TrainConfig per point of a chapter's grid. `sizes` holds `train` (fields shared by every
-    run), `grid` (a list of dicts of fields, one per point) and `seeds`; `samples` may be given as
-    `epochs` (of the point's pool: `data_limit`, else the whole pool)."""
-    from clipstudy.data import load_pairs
-
-    pool = len(load_pairs(world))
-    out = []
-    for point, seed in itertools.product(sizes["grid"], sizes["seeds"]):
-        fields = {**sizes.get("train", {}), **fixed, **point, "data": str(world), "seed": seed}
+def _points(sizes: dict, pool: int) -> list[dict]:
+    """The config fields of each grid point (`train` under the point), `epochs` turned into
+    `samples` of the point's pool (`data_limit`, else the whole pool of `pool` pairs)."""
+    points = []
+    for point in sizes["grid"]:
+        fields = {**sizes.get("train", {}), **point}
         if "epochs" in fields:
             fields["samples"] = int(fields.pop("epochs") * (fields.get("data_limit") or pool))
-        out.append(from_dict(TrainConfig, fields))
-    return out
+        points.append(fields)
+    return points
+
+
+def configs(sizes: dict, world: Path, **fixed) -> list[TrainConfig]:
+    """One TrainConfig per point of a chapter's grid and seed. `sizes` holds `train` (fields shared
+    by every run), `grid` (a list of dicts of fields, one per point) and `seeds`; `samples` may be
+    given as `epochs` (of the point's pool: `data_limit`, else the whole pool)."""
+    from clipstudy.data import load_pairs
+
+    points = _points(sizes, len(load_pairs(world)))
+    return [from_dict(TrainConfig, {**point, **fixed, "data": str(world), "seed": seed})
+            for point, seed in itertools.product(points, sizes["seeds"])]
 
 
 def run_grid(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path, progress: bool = True) -> list[dict]:
@@ -159,7 +166,7 @@ def scale(profile: str, world: Path, table: pd.DataFrame) -> str:
             f"batch {', '.join(map(str, sorted(table['batch_size'].unique())))}; "
             f"{table['samples'].min():,}-{table['samples'].max():,} samples seen; "
             f"{n} seed(s) per point; {len(table)} runs, {table['train_seconds'].sum() / 60:.1f} minutes of "
-            f"training in all. Chance is {100 / info['counts']['classes']:.1f}% zero-shot top-1.")
+            f"training in all. Chance is {chance(world):.1f}% zero-shot top-1.")
 
 
 CHAPTER_PAGES = {"data_quantity": "10_data_quantity", "vit_size": "20_vit_size", "cnn_vs_vit": "30_cnn_vs_vit"}
@@ -174,10 +181,7 @@ def plan(profile: str) -> str:
     pool = from_dict(WorldConfig, spec["study_world"]).pairs
     lines = ["| chapter | image towers | pools (pairs) | samples seen | seeds | runs |", "|---|---|---|---|---|---|"]
     for name, sizes in spec.get("chapters", {}).items():
-        points = [{**sizes.get("train", {}), **p} for p in sizes["grid"]]
-        for p in points:
-            p.setdefault("data_limit", pool)
-            p.setdefault("samples", int(p.pop("epochs", 0) * p["data_limit"]))
+        points = [{"data_limit": pool, **p} for p in _points(sizes, pool)]
         models = ", ".join(f"`{m}`" for m in dict.fromkeys(p.get("model", "vit-s-8") for p in points))
         pools = ", ".join(f"{v:,}" for v in sorted({p["data_limit"] for p in points}))
         samples = sorted({p["samples"] for p in points})
