@@ -107,9 +107,14 @@ def train_or_load(cfg, runs_dir: str | Path = "data/runs", world: Path | None = 
     if not (run / "summary.json").is_file():
         train(dataclasses.replace(cfg, out=str(run), overwrite=True), progress=progress)
     world = world or Path(cfg.data)
-    result = recorded_eval(run, world) or evaluate_run(run, world, progress=progress)
+    return run_record(run, recorded_eval(run, world) or evaluate_run(run, world, progress=progress))
+
+
+def run_record(run: Path, metrics: dict[str, float]) -> dict:
+    """A finished run folder as chapters use it: {"dir", "config", "summary", "metrics" (list of
+    dicts), "eval" (the given evaluation metrics)}."""
     return {"dir": run, "config": json.loads((run / "config.json").read_text()),
-            "summary": json.loads((run / "summary.json").read_text()), "metrics": read_metrics(run), "eval": result}
+            "summary": json.loads((run / "summary.json").read_text()), "metrics": read_metrics(run), "eval": metrics}
 
 
 def read_metrics(run: Path) -> list[dict]:

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from clipstudy.config import ConfigError, from_dict
 from clipstudy.profiles import profile as get_profile
-from clipstudy.runs import recorded_eval, train_or_load
+from clipstudy.runs import recorded_eval, run_record, train_or_load
 from clipstudy.train import TrainConfig
 
 # metric keys of evaluate_world -> the short names chapters use (values in %)
@@ -113,15 +113,11 @@ def aggregate(table: pd.DataFrame, by: list[str], metrics: list[str] | None = No
 def recorded_runs(runs_dir: str | Path, world: Path) -> list[dict]:
     """Every finished run in the store with a current evaluation on `world` (the compute frontier
     reads them all): the same dicts as train_or_load, without training anything."""
-    from clipstudy.runs import read_metrics
-
     out = []
     for summary in sorted(Path(runs_dir).glob("*/summary.json")):
-        run = summary.parent
-        ev = recorded_eval(run, world)
+        ev = recorded_eval(summary.parent, world)
         if ev is not None:
-            out.append({"dir": run, "config": json.loads((run / "config.json").read_text()),
-                        "summary": json.loads(summary.read_text()), "metrics": read_metrics(run), "eval": ev})
+            out.append(run_record(summary.parent, ev))
     return out
 
 
