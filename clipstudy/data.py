@@ -7,7 +7,8 @@ have one input path whether the pairs come from an EmojiWorld folder, webdataset
 
 On-disk layout of a world (written by `clipstudy.world.build`):
 
-    <world>/world.json                   config, class table, styles, counts
+    <world>/world.json                   config, class table, styles, zero-shot prompts, counts
+    <world>/tokenizer.json               word vocabulary of the pool's captions (clipstudy.tokenizer)
     <world>/train/images.npy             uint8 [N, H, W, 3]
     <world>/train/meta.jsonl             {"caption": str, "classes": [int], "noise": str} per row
     <world>/suites/<name>/images.npy     evaluation images, uint8 [N, H, W, 3]

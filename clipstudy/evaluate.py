@@ -5,7 +5,8 @@ Every metric function returns dict[str, float] (fractions in [0, 1]); features a
 L2-normalised; inference is batched under torch.no_grad in eval mode. The protocols are paper
 A's evaluations at emoji scale:
 
-- zero-shot: CLIP's prompt ensemble (templates.json) -> class embeddings; top-1 / top-5.
+- zero-shot: CLIP's prompt ensemble -> class embeddings; top-1 / top-5. Prompts: the world's own
+  (`world.json` "prompts", the caption grammar's forms), else templates.json.
   `coarse_top1` scores the coarse group of the predicted fine class, which is the same as the
   argmax over groups of the best fine logit in each group.
 - few-shot: the LiT / big_vision protocol: closed-form L2-regularised least squares on frozen
@@ -348,7 +349,8 @@ def evaluate_world(model: torch.nn.Module, tokenizer: Tokenizer, world_dir: str 
     # caption-ready phrases if the world lists them, else the names with an article
     phrases = classes.get("phrases") or [with_article(n) for n in classes["names"]]
     coarse = classes.get("coarse")
-    templates = list(templates) if templates is not None else load_templates()
+    # the world's own prompts (its caption grammar's forms) if it lists them, else templates.json
+    templates = list(templates if templates is not None else info.get("prompts") or load_templates())
 
     loaded, feats = {}, {}
 

@@ -141,6 +141,8 @@ for _size in (32, 64):
 # configs and models
 _TOP_LEVEL_KEYS = ("init_logit_scale", "init_logit_bias", "quick_gelu", "nonscalar_logit_scale")
 _VISION_KEYS = tuple(f.name for f in dataclasses.fields(open_clip.CLIPVisionCfg))
+# text-tower fields a run may set: a fitted vocabulary's size and name, the caption length
+TEXT_KEYS = ("vocab_size", "context_length", "hf_tokenizer_name")
 
 
 def _size_multiple(vision: dict) -> int:
@@ -155,7 +157,8 @@ def model_config(name: str, image_size: int = 32, **overrides: Any) -> dict:
     """The open_clip config dict of registered model `name`, built for `image_size` px.
 
     `overrides` go to vision_cfg (any open_clip CLIPVisionCfg field, e.g. patch_dropout=0.5 for
-    FLIP) or to the top level (init_logit_scale, init_logit_bias for SigLIP, quick_gelu).
+    FLIP), to text_cfg (TEXT_KEYS: a fitted vocabulary, the context length) or to the top level
+    (init_logit_scale, init_logit_bias for SigLIP, quick_gelu).
     """
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; valid models: {list(MODELS)}")
@@ -165,10 +168,12 @@ def model_config(name: str, image_size: int = 32, **overrides: Any) -> dict:
     for key, value in overrides.items():
         if key in _TOP_LEVEL_KEYS:
             cfg[key] = value
+        elif key in TEXT_KEYS:
+            cfg["text_cfg"][key] = value
         elif key in _VISION_KEYS and key != "image_size":
             vision[key] = value
         else:
-            raise ConfigError(f"unknown model override {key!r}; valid: {list(_TOP_LEVEL_KEYS)} and vision "
+            raise ConfigError(f"unknown model override {key!r}; valid: {list(_TOP_LEVEL_KEYS + TEXT_KEYS)} and vision "
                               f"config keys {[k for k in _VISION_KEYS if k != 'image_size']}")
     if vision.get("timm_model_name"):
         vision["timm_model_name"] = _timm_name(_timm_base(vision["timm_model_name"]), int(image_size))
@@ -200,9 +205,20 @@ def _tokenizer(context_length: int) -> open_clip.SimpleTokenizer:
     return open_clip.SimpleTokenizer(context_length=context_length)
 
 
-def get_tokenizer(name: str = DEFAULT_MODEL) -> open_clip.SimpleTokenizer:
-    """open_clip's bundled BPE tokenizer (no download) at the model's context length."""
-    return _tokenizer(model_config(name)["text_cfg"]["context_length"])
+def get_tokenizer(name: str = DEFAULT_MODEL, context_length: int | None = None) -> open_clip.SimpleTokenizer:
+    """open_clip's bundled BPE tokenizer (no download) at `context_length` (default: the model's)."""
+    return _tokenizer(context_length or model_config(name)["text_cfg"]["context_length"])
+
+
+def checkpoint_tokenizer(folder: str | Path, info: dict):
+    """The tokenizer a checkpoint was trained with: the word vocabulary saved beside it if its
+    text tower has one (clipstudy.tokenizer), else open_clip's BPE, at its context length."""
+    from clipstudy import tokenizer as word_vocab
+
+    text = info["model_cfg"]["text_cfg"]
+    if text.get("hf_tokenizer_name") == word_vocab.OPEN_CLIP_NAME:
+        return word_vocab.load(folder, text["context_length"])
+    return _tokenizer(text["context_length"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def load_run(run: Path):
         hint = f" ({partial} exists: that run did not finish)" if partial.exists() else ""
         raise DataError(f"no checkpoint at {ckpt}{hint}")
     model, info = models.load_checkpoint(ckpt)
-    return model, models.get_tokenizer(info["name"]), json.loads((run / "config.json").read_text())
+    return model, models.checkpoint_tokenizer(run, info), json.loads((run / "config.json").read_text())
 
 
 def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None = None,
@@ -75,7 +75,7 @@ def data_identity(data: str | Path) -> str:
 
 # Bump when a change to training or the models changes what a config produces: every stored run
 # is then trained again rather than reused (eval.json has its own EVAL_VERSION).
-STORE_VERSION = 1
+STORE_VERSION = 2  # 2: word vocabulary, 16-token captions, temperature fields
 
 
 def config_hash(cfg) -> str:
@@ -112,11 +112,13 @@ def train_or_load(cfg, runs_dir: str | Path = "data/runs", world: Path | None = 
 
 def run_record(run: Path, metrics: dict[str, float]) -> dict:
     """A finished run folder as chapters use it: {"dir", "config", "summary", "metrics" (list of
-    dicts), "eval" (the given evaluation metrics)}."""
+    dicts), "curve" (its learning curve, empty without one), "eval" (the given evaluation metrics)}."""
     return {"dir": run, "config": json.loads((run / "config.json").read_text()),
-            "summary": json.loads((run / "summary.json").read_text()), "metrics": read_metrics(run), "eval": metrics}
+            "summary": json.loads((run / "summary.json").read_text()), "metrics": read_metrics(run),
+            "curve": read_metrics(run, "curve.jsonl"), "eval": metrics}
 
 
-def read_metrics(run: Path) -> list[dict]:
-    """The rows of a run's metrics.jsonl, in order."""
-    return [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines() if line]
+def read_metrics(run: Path, name: str = "metrics.jsonl") -> list[dict]:
+    """The rows of a run's metrics.jsonl (or another JSON-lines file of it; none if absent), in order."""
+    path = Path(run) / name
+    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []

@@ -36,16 +36,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal, TypeVar
+from typing import Callable, Iterator, Literal, TypeVar
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from clipstudy import __version__, models
+from clipstudy import tokenizer as word_vocab
 from clipstudy.compute import autocast, resolve_device, resolve_precision
 from clipstudy.config import ConfigError, to_dict
-from clipstudy.data import DataError, batch_indices, load_pairs, to_model_input
+from clipstudy.data import DataError, batch_indices, load_pairs, load_suite, load_world_info, to_model_input
+from clipstudy.evaluate import load_templates, zero_shot
 
 T = TypeVar("T")
 
@@ -71,10 +73,15 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto = bf16 autocast where the device multiplies bf16 natively, else fp32
     compile: bool = False  # torch.compile the model: ~1.1-1.2x faster steps after a one-off compile (~50 s on 2 cores, cached after)
     loss: Literal["clip"] = "clip"  # contrastive loss with learnable temperature (open_clip ClipLoss)
+    temperature: float = 0.07  # initial softmax temperature (logit scale 1/T; CLIP: 0.07)
+    learn_temperature: bool = True  # False holds it fixed at `temperature`
+    vocab: Literal["world", "bpe"] = "world"  # world: a word per token, fitted to the data's captions; bpe: open_clip's 49k BPE
+    context_length: int = 16  # caption tokens incl. start/end (paper A: 16; open_clip: 77)
     seed: int = 0  # model init and data order
     threads: int = 0  # torch CPU threads; 0 = torch's default
     device: str = "auto"  # "auto" = cuda if available, else cpu
     log_every: int = 10  # steps between metrics.jsonl lines
+    curve_every: int = 0  # samples between zero-shot checks on a fixed 1,000-image subset of the world's `id` suite (curve.jsonl); 0 = off
     checkpoint_every: int = 0  # samples between checkpoints; 0 = only at the end
     overwrite: bool = False  # replace an existing run folder
 
@@ -86,8 +93,12 @@ class TrainConfig:
             raise ConfigError(f"samples={self.samples} is less than one batch (batch_size={self.batch_size})")
         if self.lr <= 0 or self.min_lr < 0 or self.min_lr > self.lr:
             raise ConfigError(f"need 0 <= min_lr <= lr and lr > 0 (got lr={self.lr}, min_lr={self.min_lr})")
-        if min(self.warmup, self.image_size, self.data_limit, self.checkpoint_every, self.threads) < 0:
-            raise ConfigError("warmup, image_size, data_limit, checkpoint_every and threads must be >= 0")
+        if min(self.warmup, self.image_size, self.data_limit, self.checkpoint_every, self.threads, self.curve_every) < 0:
+            raise ConfigError("warmup, image_size, data_limit, checkpoint_every, curve_every and threads must be >= 0")
+        if not 0 < self.temperature <= 1:
+            raise ConfigError(f"temperature={self.temperature} is out of range; use 0 < temperature <= 1 (CLIP: 0.07)")
+        if not 3 <= self.context_length <= 77:
+            raise ConfigError(f"context_length={self.context_length} is out of range; use 3..77")
         if self.model not in models.MODELS:
             raise ConfigError(f"model={self.model!r} is not registered; valid models: {sorted(models.MODELS)}")
 
@@ -125,6 +136,20 @@ def make_loss(cfg: TrainConfig):
     if cfg.loss == "clip":
         return open_clip.ClipLoss()
     raise ConfigError(f"loss={cfg.loss!r} is not implemented; valid: ['clip']")
+
+
+def text_side(cfg: TrainConfig, captions: list[str]) -> tuple[Callable, dict]:
+    """The run's tokenizer and the text-tower overrides it needs. `vocab="world"`: the data's
+    own word vocabulary (a world folder's tokenizer.json, fitted to its whole pool when it was
+    built, so every run on a world shares one vocabulary), else one fitted to `captions`."""
+    if cfg.vocab == "bpe":
+        return models.get_tokenizer(cfg.model, cfg.context_length), {"context_length": cfg.context_length}
+    if word_vocab.exists(cfg.data):
+        tok = word_vocab.load(cfg.data, cfg.context_length)
+    else:
+        tok = word_vocab.fit(captions, cfg.context_length)
+    return tok, {"vocab_size": tok.vocab_size, "context_length": cfg.context_length,
+                 "hf_tokenizer_name": word_vocab.OPEN_CLIP_NAME}
 
 
 def code_version() -> str:
@@ -180,9 +205,12 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     image_size = cfg.image_size or pairs.image_size
     out, run = _prepare_out(cfg)
 
+    tokenizer, overrides = text_side(cfg, pairs.captions)
+    if cfg.temperature != 0.07:
+        overrides["init_logit_scale"] = math.log(1 / cfg.temperature)
     torch.manual_seed(cfg.seed)
-    model = models.create_model(cfg.model, image_size=image_size).to(device)
-    tokenizer = models.get_tokenizer(cfg.model)
+    model = models.create_model(cfg.model, image_size=image_size, **overrides).to(device)
+    model.logit_scale.requires_grad_(cfg.learn_temperature)
     flops = models.flops_per_sample(model, image_size, tokenizer.context_length)
     loss_fn = make_loss(cfg)
     optimizer = make_optimizer(cfg, model)
@@ -191,8 +219,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     (run / "config.json").write_text(json.dumps(
         {"train": to_dict(cfg), "image_size": image_size, "pool_pairs": len(pairs),
          "flops": flops, "code": code_version(), "device": str(device), "precision": precision,
-         "threads": torch.get_num_threads()}, indent=2))
+         "threads": torch.get_num_threads(), "model_overrides": overrides}, indent=2))
+    if isinstance(tokenizer, word_vocab.WordTokenizer):
+        tokenizer.save(run)  # beside the checkpoint: the run folder loads in plain open_clip (local-dir:)
     steps = cfg.samples // cfg.batch_size
+    curve = _curve_probe(cfg, run, model, tokenizer, device, precision)
     log = (run / "metrics.jsonl").open("w")
     bar = tqdm(total=steps * cfg.batch_size, unit="sample", unit_scale=True, disable=not progress,
                desc=f"train {cfg.model}")
@@ -243,14 +274,16 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             log.flush()
             bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}")
             last_t, last_samples = now, seen
+        if curve and (step * cfg.batch_size // cfg.curve_every > samples_seen // cfg.curve_every or step == steps):
+            curve(step * cfg.batch_size)
         crossed = cfg.checkpoint_every and step * cfg.batch_size // cfg.checkpoint_every > samples_seen // cfg.checkpoint_every
         if crossed and step < steps:
-            _save(run, model, cfg, image_size, optimizer, step)
+            _save(run, model, cfg, image_size, optimizer, step, overrides)
     bar.close()
     log.close()
     seconds = time.perf_counter() - start
 
-    _save(run, model, cfg, image_size, optimizer, steps)
+    _save(run, model, cfg, image_size, optimizer, steps, overrides)
     summary = {"model": cfg.model, "image_size": image_size, "precision": precision, "samples": steps * cfg.batch_size,
                "steps": steps, "final_loss": loss_value, "seconds": round(seconds, 2),
                "samples_per_s": round(steps * cfg.batch_size / seconds, 2),
@@ -264,7 +297,32 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     return summary
 
 
-def _save(run: Path, model, cfg: TrainConfig, image_size: int, optimizer, step: int) -> None:
-    models.save_checkpoint(run / "checkpoint.pt", model, cfg.model, image_size,
+CURVE_IMAGES = 1_000  # evenly spaced images of the `id` suite: standard error ~1.5 points at 50%
+
+
+def _curve_probe(cfg: TrainConfig, run: Path, model, tokenizer, device, precision: str):
+    """A function of samples seen that appends zero-shot top-1 on a fixed subset of the world's
+    `id` suite to curve.jsonl (the run's learning curve); None when off or the data is no world.
+    Costs ~0.5 s per call for a tiny model on 2 cores."""
+    world = Path(cfg.data)
+    if not cfg.curve_every or not (world / "suites" / "id" / "images.npy").is_file():
+        return None
+    info = load_world_info(world)
+    suite = load_suite(world / "suites" / "id")
+    pick = np.linspace(0, len(suite.labels) - 1, min(CURVE_IMAGES, len(suite.labels))).round().astype(int)
+    images, labels = np.asarray(suite.images[pick]), suite.labels[pick]
+    prompts = info.get("prompts") or load_templates()
+
+    def record(samples: int) -> None:
+        top1 = zero_shot(model, tokenizer, images, labels, info["classes"]["phrases"], prompts,
+                         device=str(device), precision=precision)["top1"]
+        with (run / "curve.jsonl").open("a") as f:
+            f.write(json.dumps({"samples": samples, "id_top1": round(top1, 5), "images": len(pick)}) + "\n")
+
+    return record
+
+
+def _save(run: Path, model, cfg: TrainConfig, image_size: int, optimizer, step: int, overrides: dict) -> None:
+    models.save_checkpoint(run / "checkpoint.pt", model, cfg.model, image_size, overrides=overrides,
                            extra={"step": step, "samples": step * cfg.batch_size,
                                   "train_config": to_dict(cfg), "optimizer": optimizer.state_dict()})

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clipstudy import tokenizer as word_vocab
 from clipstudy.config import ConfigError, to_dict
 from clipstudy.world import captions, noise, scenes
 from clipstudy.world.classes import GENERATOR_VERSION, coarse_index, coarse_names, load_classes
@@ -43,6 +44,7 @@ class WorldConfig:
     shift_styles: tuple[str, ...] | None = None  # one `shift-<style>` suite each; None = every other installed style
     seed: int = 0  # one seed for everything: scenes, captions, noise, suites
     max_objects: int = 3  # emoji per pool / retrieval scene, uniform in 1..max_objects (<= 4)
+    p_background: float = captions.P_BACKGROUND  # chance a caption names the background (0.75 kept zero-shot near chance)
     classes: int = 0  # 0 = every class; N = a fixed subset of N classes (small, fast worlds)
     noise_mismatch: float = 0.0  # fraction of pool captions taken from another sample
     noise_boilerplate: float = 0.0  # fraction replaced by alt-text boilerplate ("IMG_2041.jpg")
@@ -82,6 +84,8 @@ class WorldConfig:
         both = set(self.train_styles) & set(self.shift_styles or ())
         if both:
             raise ConfigError(f"styles {sorted(both)} are in both train_styles and shift_styles")
+        if not 0 <= self.p_background <= 1:
+            raise ConfigError(f"p_background={self.p_background} is out of range; use 0..1")
         noise.check_fractions(self.noise_mismatch, self.noise_boilerplate, self.noise_partial)
 
     def resolved_shift_styles(self) -> list[str]:
@@ -174,12 +178,13 @@ def _build(cfg: WorldConfig, folder: Path, progress: bool) -> dict:
     _write_images(folder / "train" / "images.npy", [(pool, train_banks)], backgrounds, progress, "train images")
     lap("train_images")
     dice = captions.Dice(_rng(cfg, "captions"))
-    clean = [captions.describe(dice, objects(pool, i), scenes.BACKGROUNDS[pool.background[i]])
+    clean = [captions.describe(dice, objects(pool, i), scenes.BACKGROUNDS[pool.background[i]], cfg.p_background)
              for i in tqdm(range(len(pool)), desc="train captions", disable=not progress, leave=False)]
 
     def partial_caption(i: int, d: captions.Dice) -> str | None:
         wrong = noise.wrong_objects(d, objects(pool, i), world_classes)
-        return None if wrong is None else captions.describe(d, wrong, scenes.BACKGROUNDS[pool.background[i]])
+        return None if wrong is None else captions.describe(d, wrong, scenes.BACKGROUNDS[pool.background[i]],
+                                                            cfg.p_background)
 
     texts, labels = noise.add_noise(_rng(cfg, "noise"), clean, partial_caption, cfg.noise_mismatch,
                                     cfg.noise_boilerplate, cfg.noise_partial)
@@ -187,6 +192,8 @@ def _build(cfg: WorldConfig, folder: Path, progress: bool) -> dict:
         for i, (text, label) in enumerate(zip(texts, labels)):
             row = {"caption": text, "classes": [int(c) for c in pool.classes[i] if c >= 0], "noise": label}
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    # the world's word vocabulary, fitted once to its whole pool: every run on it shares one
+    word_vocab.fit(texts).save(folder)
     lap("train_captions")
 
     # ---- classification suites: one layout per (class, copy), drawn in every style ----
@@ -217,7 +224,7 @@ def _build(cfg: WorldConfig, folder: Path, progress: bool) -> dict:
                       progress, "retrieval images")
         dice = captions.Dice(_rng(cfg, "retrieval-captions"))
         texts = [_distinct_captions(dice, objects(held, i), scenes.BACKGROUNDS[held.background[i]],
-                                    cfg.retrieval_captions) for i in range(len(held))]
+                                    cfg.retrieval_captions, cfg.p_background) for i in range(len(held))]
         (folder / "suites" / "retrieval" / "captions.json").write_text(json.dumps(texts, ensure_ascii=False))
         suites["retrieval"] = {"kind": "retrieval", "styles": list(cfg.train_styles), "n": len(held),
                                "captions_per_image": cfg.retrieval_captions}
@@ -230,6 +237,7 @@ def _build(cfg: WorldConfig, folder: Path, progress: bool) -> dict:
                     "phrases": [captions.with_article(c.name) for c in world_classes],
                     "coarse_names": coarse_names(world_classes), "coarse": coarse_index(world_classes),
                     "synonyms": [list(c.synonyms) for c in world_classes]},
+        "prompts": captions.prompt_templates(),
         "styles": {"train": list(cfg.train_styles), "shift": shift,
                    "licenses": {s: STYLES[s].license_info() for s in [*cfg.train_styles, *shift]}},
         "suites": suites,
@@ -274,14 +282,15 @@ def _write_classification(folder: Path, parts: list[tuple[scenes.Layouts, list[s
     np.save(folder / "labels.npy", np.concatenate([p[0].classes[:, 0] for p in parts]).astype(np.int64))
 
 
-def _distinct_captions(dice: captions.Dice, objects: list, bg: scenes.Background, k: int) -> list[str]:
+def _distinct_captions(dice: captions.Dice, objects: list, bg: scenes.Background, k: int,
+                       p_background: float) -> list[str]:
     """k captions of one scene, distinct where the grammar allows (a few tries each)."""
     out: list[str] = []
     for _ in range(k):
-        text = captions.describe(dice, objects, bg)
+        text = captions.describe(dice, objects, bg, p_background)
         for _ in range(10):
             if text not in out:
                 break
-            text = captions.describe(dice, objects, bg)
+            text = captions.describe(dice, objects, bg, p_background)
         out.append(text)
     return out

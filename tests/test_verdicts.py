@@ -1,0 +1,57 @@
+"""Verdicts from seed-paired contrasts: the t-interval, the four verdicts and the floor rule."""
+
+import math
+
+import pandas as pd
+import pytest
+from scipy import stats
+
+from clipstudy import verdicts
+
+
+def _table(a: list[float], b: list[float], chance_runs: bool = False) -> pd.DataFrame:
+    rows = [{"seed": s, "arm": "a", "zero-shot": v} for s, v in enumerate(a)]
+    rows += [{"seed": s, "arm": "b", "zero-shot": v} for s, v in enumerate(b)]
+    return pd.DataFrame(rows)
+
+
+def test_interval_is_students_t_over_seeds():
+    v = verdicts.interval([1.0, 2.0, 4.0])
+    half = stats.t.ppf(0.975, 2) * pd.Series([1.0, 2.0, 4.0]).std() / math.sqrt(3)
+    assert v["n"] == 3 and v["effect"] == pytest.approx(7 / 3)
+    assert (v["low"], v["high"]) == pytest.approx((7 / 3 - half, 7 / 3 + half))
+    assert math.isnan(verdicts.interval([5.0])["low"])
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    ([10, 11, 12], [20, 22, 21], "holds"),            # b - a clearly above zero
+    ([20, 22, 21], [10, 11, 12], "does not hold"),    # clearly below
+    ([10, 20, 15], [15, 12, 16], "inconclusive"),     # interval spans zero
+    ([1.2, 0.5, 1.8], [1.5, 1.9, 0.4], "untestable at this scale"),  # every run within 1 point of chance (1%)
+    ([10], [20], "inconclusive"),                      # one seed: no interval
+])
+def test_verdicts(a, b, expected):
+    terms = [(+1, {"arm": "b"}), (-1, {"arm": "a"})]
+    v = verdicts.test(_table(a, b), "b beats a", "zero-shot", terms, chance=1.0)
+    assert v["verdict"] == expected
+    assert v["n"] == len(a)
+    assert expected in verdicts.sentence(v) and "b beats a" in verdicts.sentence(v)
+
+
+def test_contrast_pairs_by_seed_and_drops_unpaired():
+    t = _table([1, 2, 3], [5, 7])  # seed 2 has no `b` run
+    d = verdicts.contrast(t, "zero-shot", [(+1, {"arm": "b"}), (-1, {"arm": "a"})])
+    assert d.to_dict() == {0: 4, 1: 5}
+
+
+def test_difference_of_differences_and_ambiguous_cells():
+    rows = [{"seed": s, "pool": p, "epochs": e, "zero-shot": v}
+            for s in range(3) for (p, e, v) in [(1, 1, 5), (1, 4, 6 + s), (9, 1, 10), (9, 4, 20 + s)]]
+    t = pd.DataFrame(rows)
+    terms = [(+1, {"pool": 9, "epochs": 4}), (-1, {"pool": 9, "epochs": 1}),
+             (-1, {"pool": 1, "epochs": 4}), (+1, {"pool": 1, "epochs": 1})]
+    assert verdicts.contrast(t, "zero-shot", terms).tolist() == [9, 9, 9]
+    with pytest.raises(ValueError, match="several runs of one seed"):
+        verdicts.contrast(t, "zero-shot", [(+1, {"pool": 9})])
+    table = verdicts.table_of([verdicts.test(t, "c", "zero-shot", terms, chance=1.0)])
+    assert table.loc[0, "runs at chance"] == "0 of 12"
