@@ -102,10 +102,12 @@ def _eval(args) -> int:
 
 def _models(args) -> int:
     from clipstudy import models
+    from clipstudy.train import TrainConfig
 
+    tokens = TrainConfig.context_length  # the text tower's cost at the default caption length
     for name in sorted(models.MODELS):
-        model = models.create_model(name, image_size=args.image_size)
-        f = models.flops_per_sample(model, args.image_size, models.get_tokenizer(name).context_length)
+        model = models.create_model(name, image_size=args.image_size, context_length=tokens)
+        f = models.flops_per_sample(model, args.image_size, tokens)
         params = sum(p.numel() for p in model.visual.parameters()) / 1e6
         print(f"{name:12s} image {f['image_gflops']:7.3f} GFLOPs  text {f['text_gflops']:6.3f} GFLOPs  "
               f"image params {params:6.2f} M")

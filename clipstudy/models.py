@@ -1,15 +1,17 @@
 """Model registry: CLIP architectures at emoji scale, FLOPs per sample, and checkpoints.
 
 Every architecture is an open_clip JSON config in `model_configs/` (embed_dim, vision_cfg,
-text_cfg). All share ONE text tower (4 layers x 128 wide, 4 heads, 32 tokens,
-open_clip's SimpleTokenizer), held fixed across image towers as in paper A. Configs carry
+text_cfg). All share ONE text tower (4 layers x 128 wide, 4 heads), held fixed across image
+towers as in paper A; the configs carry open_clip's BPE (49,408 tokens, 32-token context), and
+training replaces vocabulary and context by the run's (TrainConfig.vocab / context_length:
+by default the data's own word vocabulary and 16 tokens, `TEXT_KEYS` overrides). Configs carry
 image_size 64; `create_model(name, image_size)` sets the size the model is built for.
 
 Patch sizes are in pixels, so the token grid shrinks with the image: `vit-b-16` sees 4x4 patches
 at 64 px and 2x2 at 32 px. At 64 px, /16 vs /8 is 16 vs 64 tokens: the 1:4 ratio of the paper's
 B/32 vs B/16 at 224 px (49 vs 196). Image-size costs thus scale alike in every family, and the
 A4 towers match vit-b-16's FLOPs at any size (0.9-1.13x). Image-tower forward GFLOPs per
-sample (FlopCounterMode; the shared text tower adds 0.0525 for a 32-token caption):
+sample (FlopCounterMode; the shared text tower adds 0.026 for a 16-token caption, 0.0525 for 32):
 
     name        paper analogue   image tower                          32 px    64 px
     vit-ti-8    Ti/16            ViT 128 wide x 4 layers, patch 8     0.028    0.114

@@ -1,10 +1,12 @@
 """What a chapter notebook calls: its sizes, its world, its grid of runs, and tidy tables of them.
 
-    sizes = study.chapter(profile, "data_quantity")       # the profile's table for the chapter
-    world = study.study_world(profile)                      # built once under data/worlds/
-    runs = study.run_grid(study.configs(sizes, world), runs_dir, world)
-    table = study.tidy(runs)                                # one row per run, metrics in %
+    world, table = study.chapter_table(profile, "data_quantity", study_world, runs_dir)  # one call:
+    # = sizes = study.chapter(profile, "data_quantity")    the chapter's grid (clipstudy/chapters.py)
+    #   world = study.study_world(profile)                   built once under data/worlds/
+    #   table = study.tidy(study.run_grid(study.configs(sizes, world), runs_dir, world))
     summary = study.aggregate(table, ["model", "samples"])  # mean, spread and n over seeds
+
+Verdicts on the papers' claims come from clipstudy.verdicts (seed-paired 95% intervals).
 
 Every number a chapter shows comes from `runs.train_or_load` (the result store): a notebook
 re-executed with the same profile loads its runs instead of training them again.
@@ -20,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from clipstudy.chapters import CHAPTERS
 from clipstudy.config import ConfigError, from_dict
 from clipstudy.profiles import profile as get_profile
 from clipstudy.runs import recorded_eval, run_record, train_or_load
@@ -32,11 +35,21 @@ METRICS = {"id/top1": "zero-shot", "shift_mean/top1": "shifts", "id/coarse_top1"
 
 
 def chapter(profile: str, name: str) -> dict:
-    """The profile's table of sizes for one chapter (clipstudy/profiles.py)."""
-    chapters = get_profile(profile).get("chapters", {})
-    if name not in chapters:
-        raise ConfigError(f"profile {profile!r} has no sizes for chapter {name!r}; it has {sorted(chapters)}")
-    return chapters[name]
+    """One chapter's grid at a profile (clipstudy/chapters.py)."""
+    get_profile(profile)  # an unknown profile names the valid ones
+    if name not in CHAPTERS:
+        raise ConfigError(f"no chapter {name!r}; chapters: {sorted(CHAPTERS)}")
+    if profile not in CHAPTERS[name]:
+        raise ConfigError(f"chapter {name!r} has no sizes for profile {profile!r}; it has {sorted(CHAPTERS[name])}")
+    return CHAPTERS[name][profile]
+
+
+def chapter_table(profile: str, name: str, world: str = "", runs_dir: str | Path = "data/runs",
+                  progress: bool = False) -> tuple[Path, pd.DataFrame]:
+    """The chapter's world and its tidy table of runs (trained or loaded): a chapter's first call."""
+    sizes = chapter(profile, name)
+    path = study_world(profile, world)
+    return path, tidy(run_grid(configs(sizes, path), runs_dir, path, progress=progress))
 
 
 def study_world(profile: str, world: str = "", root: str | Path = "data/worlds", progress: bool = False) -> Path:
@@ -134,15 +147,6 @@ def difference(table: pd.DataFrame, metric: str, axis: str, lo, hi, by: list[str
     return out.fillna({"std": 0.0}).reset_index()
 
 
-def call(mean: float, std: float, n: int = 2, floor: float = 1.0) -> int:
-    """+1 / -1 when a difference (in points) exceeds both twice its seed spread and `floor`
-    (~2 standard errors of a 1,000-image accuracy near 5%), else 0: too close to tell. With one
-    seed there is no spread to measure, so the floor doubles."""
-    if abs(mean) <= max(2 * std, floor if n > 1 else 2 * floor):
-        return 0
-    return 1 if mean > 0 else -1
-
-
 def pm(mean: float, std: float, n: int) -> str:
     """'3.1 ± 0.4 (n=2)': a number as chapters print it."""
     n = int(n)
@@ -173,10 +177,12 @@ def plan(profile: str) -> str:
     runs (the landing page includes it; the runner writes it for the profile it executed)."""
     from clipstudy.world import WorldConfig
 
-    spec = get_profile(profile)
-    pool = from_dict(WorldConfig, spec["study_world"]).pairs
+    pool = from_dict(WorldConfig, get_profile(profile)["study_world"]).pairs
     lines = ["| chapter | image towers | pools (pairs) | samples seen | seeds | runs |", "|---|---|---|---|---|---|"]
-    for name, sizes in spec.get("chapters", {}).items():
+    for name, by_profile in CHAPTERS.items():
+        if profile not in by_profile:
+            continue
+        sizes = by_profile[profile]
         points = [{"data_limit": pool, **p} for p in _points(sizes, pool)]
         models = ", ".join(f"`{m}`" for m in dict.fromkeys(p.get("model", "vit-s-8") for p in points))
         pools = ", ".join(f"{v:,}" for v in sorted({p["data_limit"] for p in points}))

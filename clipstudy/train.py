@@ -18,6 +18,10 @@ Speed (see the book's Performance page): the pool stays a uint8 array in memory;
 where the hardware has it (`precision="auto"`); attention on the math kernel on CPU; one fused
 AdamW step; `compile=True` adds torch.compile (~1.1x more after a one-off compile).
 
+Text side (the calibration page): by default a word vocabulary of the data's own captions (a
+world's tokenizer.json) and 16-token captions, as paper A's own vocabulary and 16 tokens;
+`vocab="bpe", context_length=32` is open_clip's BPE as the chapters ran before calibration.
+
 Seams for later issues (each is a config choice, not a new trainer): `loss` (SigLIP),
 model `overrides` (FLIP patch dropout, token merging), `augment` (uint8 batch augmentation
 between `batch_indices` and `to_model_input`), frozen/pre-trained towers (parameter groups in

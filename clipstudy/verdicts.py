@@ -97,3 +97,51 @@ def table_of(verdicts: list[dict]) -> pd.DataFrame:
              "95% interval": "–" if v["n"] < 2 else f"[{v['low']:+.1f}, {v['high']:+.1f}]", "n seeds": v["n"],
              "runs at chance": f"{v['at_chance']} of {v['runs']}", "verdict": v["verdict"]} for v in verdicts]
     return pd.DataFrame(rows)
+
+
+# ---- the claims of each chapter (paper A), on the chapter's tidy table ----
+
+def data_quantity(table: pd.DataFrame, chance: float) -> list[dict]:
+    """A1: more epochs help a large pool more than a small one; on the small pool, long training
+    still lifts the held-out styles."""
+    small, large = table["pool"].min(), table["pool"].max()
+    few, many = table["epochs"].min(), table["epochs"].max()
+    gain = lambda pool: [(+1, {"pool": pool, "epochs": many}), (-1, {"pool": pool, "epochs": few})]  # noqa: E731
+    flip = lambda terms: [(-w, c) for w, c in terms]  # noqa: E731
+    return [
+        test(table, f"{few:g} -> {many:g} epochs gains more on {large:,} pairs than on {small:,}", "zero-shot",
+             gain(large) + flip(gain(small)), chance),
+        test(table, f"{few:g} -> {many:g} epochs lifts held-out styles on {small:,} pairs", "shifts", gain(small), chance),
+    ]
+
+
+def vit_size(table: pd.DataFrame, chance: float) -> list[dict]:
+    """A3: the largest ViT is the worst with few samples and the best with many (one epoch)."""
+    one = table[table["epochs"] == 1]
+    order = one.groupby("model")["gflops_per_sample"].first().sort_values().index
+    smallest, largest = order[0], order[-1]
+    lo, hi = one["samples"].min(), one["samples"].max()
+    return [
+        test(one, f"`{largest}` below `{smallest}` after {lo:,} samples", "zero-shot",
+             [(+1, {"model": smallest, "samples": lo}), (-1, {"model": largest, "samples": lo})], chance),
+        test(one, f"`{largest}` above `{smallest}` after {hi:,} samples", "zero-shot",
+             [(+1, {"model": largest, "samples": hi}), (-1, {"model": smallest, "samples": hi})], chance),
+    ]
+
+
+def cnn_vs_vit(table: pd.DataFrame, chance: float, vit: str = "vit-b-16", cnn: str = "rn50",
+               mixer: str = "mixer-b-16") -> list[dict]:
+    """A4: ResNet wins with few samples, ViT with more; Mixer has a strong linear probe at small
+    data and poor retrieval."""
+    lo, hi = table["samples"].min(), table["samples"].max()
+    at = lambda model, samples: {"model": model, "samples": samples}  # noqa: E731
+    out = [test(table, f"`{cnn}` above `{vit}` after {lo:,} samples", "zero-shot",
+                [(+1, at(cnn, lo)), (-1, at(vit, lo))], chance),
+           test(table, f"`{vit}` above `{cnn}` after {hi:,} samples", "zero-shot",
+                [(+1, at(vit, hi)), (-1, at(cnn, hi))], chance)]
+    if mixer in set(table["model"]):
+        out += [test(table, f"`{mixer}` linear probe above `{vit}` after {lo:,} samples", "linear probe",
+                     [(+1, at(mixer, lo)), (-1, at(vit, lo))], chance),
+                test(table, f"`{mixer}` image→text R@1 below `{vit}` after {hi:,} samples", "i2t R@1",
+                     [(+1, at(vit, hi)), (-1, at(mixer, hi))], chance)]
+    return out

@@ -9,7 +9,7 @@ import torch
 
 from clipstudy import cli
 from clipstudy.data import load_pairs
-from clipstudy.runs import train_or_load
+from clipstudy.runs import load_run, train_or_load
 from clipstudy.train import TrainConfig
 
 TINY_WORLD = ["--classes", "40", "--pairs", "1024", "--retrieval-images", "64", "--probe-per-class", "12",
@@ -59,6 +59,15 @@ def test_build_train_eval_through_the_cli(world, tmp_path, capsys):
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(plain.encode_image(x), ours.eval().encode_image(x))
+
+    # ... and so does its word vocabulary: open_clip's tokenizer for the run folder (local-dir:,
+    # which reads the tokenizer.json saved beside the checkpoint) gives the run's tokens and features
+    ours_tok = load_run(run)[1]
+    theirs_tok = open_clip.get_tokenizer(f"local-dir:{run}")
+    texts = load_pairs(world).captions[:8] + ["a never seen word"]
+    assert ours_tok.vocab_size < 1000 and torch.equal(theirs_tok(texts), ours_tok(texts))
+    with torch.no_grad():
+        torch.testing.assert_close(plain.encode_text(theirs_tok(texts)), ours.encode_text(ours_tok(texts)))
 
 
 def test_train_or_load_reuses_only_identical_configs(world, tmp_path):
@@ -139,3 +148,10 @@ def test_run_key_follows_the_world_not_only_its_path(tmp_path):
     assert config_hash(cfg) == before  # same settings, same world: build timings do not count
     build_world(WorldConfig(**{**small, "seed": 1}), world, progress=False, overwrite=True)
     assert config_hash(cfg) != before  # same path, other world
+
+
+def test_learning_curve_is_recorded_during_training(world, tmp_path):
+    cfg = TrainConfig(data=str(world), model="vit-ti-8", samples=320, batch_size=64, warmup=0, curve_every=128)
+    run = train_or_load(cfg, runs_dir=tmp_path, progress=False)
+    assert [r["samples"] for r in run["curve"]] == [128, 256, 320]  # each crossing, and the end
+    assert all(0 <= r["id_top1"] <= 1 and r["images"] == 40 for r in run["curve"])

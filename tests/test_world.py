@@ -226,3 +226,25 @@ def test_atomic_build(tmp_path, monkeypatch):
     assert info["counts"]["train"] == 20 and len(load_pairs(out)) == 20
     assert [p.name for p in tmp_path.iterdir()] == ["world"]
     assert json.loads((out / "world.json").read_text())["config"]["pairs"] == 20
+
+
+def test_p_background_sets_how_often_captions_name_the_background(tmp_path):
+    def share(p: float) -> float:
+        out = tmp_path / f"p{p}"
+        build_world(WorldConfig(**{**TINY, "retrieval_images": 0, "p_background": p}), out, progress=False)
+        texts = load_pairs(out).captions
+        return np.mean([bool(re.search(r"background|pattern|gradient", t)) for t in texts])
+
+    assert share(0.0) == 0.0 and share(1.0) == 1.0 and 0.15 < share(0.25) < 0.35
+    with pytest.raises(ConfigError, match=r"p_background=1.5 is out of range; use 0..1"):
+        from_dict(WorldConfig, {"p_background": 1.5})
+
+
+def test_world_carries_its_vocabulary_and_prompts(tmp_path):
+    out = tmp_path / "w"
+    build_world(WorldConfig(**{**TINY, "retrieval_images": 0}), out, progress=False)
+    info = load_world_info(out)
+    assert info["prompts"][:2] == ["{}", "a picture of {}"] and all(p.count("{}") == 1 for p in info["prompts"])
+    from clipstudy import tokenizer
+    tok = tokenizer.load(out, 16)
+    assert (tok(load_pairs(out).captions) != 2).all()  # every word of the pool is in the vocabulary

@@ -1,0 +1,65 @@
+"""Each chapter's experiment as literal data, one entry per chapter and profile.
+
+    CHAPTERS["data_quantity"]["laptop"]
+    -> {"train": fields every run shares, "seeds": [...], "grid": [one dict of fields per point]}
+
+A grid point's fields are TrainConfig fields; `epochs` stands for `samples` = epochs x the point's
+pool (`data_limit`). What a chapter trains is read here whole: no pools shared between chapters,
+no helper assembling grids. Costs are for 2 CPU cores (bf16), runs with their evaluation.
+
+The laptop recipe is the calibrated one (the book's calibration page): the study world (100
+classes, background named in a quarter of captions, word vocabulary, 16-token captions), batch
+64, AdamW lr 1e-3 with 1,024 samples of warm-up and a cosine decay.
+"""
+
+from __future__ import annotations
+
+LAPTOP_TRAIN = {"batch_size": 64, "warmup": 1_024}
+SMOKE_TRAIN = {"batch_size": 64, "warmup": 64}
+GPU_TRAIN = {"batch_size": 1024, "warmup": 50_000, "precision": "bf16"}
+LAPTOP_SEEDS = [0, 1, 2]
+
+
+def _grid(**axes) -> list[dict]:
+    """Every combination of the axes' values (a shorthand for a literal list of dicts)."""
+    import itertools
+
+    return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+
+
+CHAPTERS: dict[str, dict[str, dict]] = {
+    # A1: pool size x epochs. vit-ti-8; the claim's contrast is the gain from the fewest to the most
+    # epochs on the largest pool minus that on the smallest. Laptop: 18 runs, ~10 minutes.
+    "data_quantity": {
+        "smoke": {"train": {**SMOKE_TRAIN, "model": "vit-ti-8"}, "seeds": [0, 1],
+                  "grid": _grid(data_limit=[256, 1_024], epochs=[1, 2])},
+        "laptop": {"train": {**LAPTOP_TRAIN, "model": "vit-ti-8"}, "seeds": LAPTOP_SEEDS,
+                   "grid": _grid(data_limit=[2_048, 8_192, 32_768], epochs=[1, 4])},
+        "gpu": {"train": {**GPU_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2],
+                "grid": _grid(data_limit=[62_500, 250_000, 1_000_000], epochs=[2, 4, 8, 16, 32])},
+    },
+    # A3: ViT size, one epoch on pools of growing size (samples = pool). Laptop: the smallest,
+    # a middle and the largest tower the budget allows, 18 runs, ~12 minutes.
+    "vit_size": {
+        "smoke": {"train": SMOKE_TRAIN, "seeds": [0],
+                  "grid": _grid(model=["vit-ti-8", "vit-s-8"], data_limit=[512, 1_024], epochs=[1])},
+        "laptop": {"train": LAPTOP_TRAIN, "seeds": LAPTOP_SEEDS,
+                   "grid": _grid(model=["vit-ti-8", "vit-s-8", "vit-b-8"], data_limit=[4_096, 32_768], epochs=[1])},
+        "gpu": {"train": GPU_TRAIN, "seeds": [0, 1, 2],
+                "grid": _grid(model=["vit-ti-8", "vit-b-16", "vit-s-8", "vit-b-8", "vit-l-8"],
+                              data_limit=[62_500, 250_000, 1_000_000], epochs=[1])
+                + _grid(model=["vit-ti-8", "vit-b-16", "vit-s-8", "vit-b-8", "vit-l-8"],
+                        data_limit=[62_500, 250_000], samples=[8_000_000])},
+    },
+    # A4: towers of ~0.06 image GFLOPs per sample at 32 px, on the whole pool at a low and a high
+    # budget. Laptop: ViT, ResNet and Mixer (the towers the claims name), 18 runs, ~12 minutes.
+    "cnn_vs_vit": {
+        "smoke": {"train": SMOKE_TRAIN, "seeds": [0],
+                  "grid": _grid(model=["vit-b-16", "rn50", "mixer-b-16"], samples=[256])},
+        "laptop": {"train": LAPTOP_TRAIN, "seeds": LAPTOP_SEEDS,
+                   "grid": _grid(model=["vit-b-16", "rn50", "mixer-b-16"], samples=[8_192, 32_768])},
+        "gpu": {"train": GPU_TRAIN, "seeds": [0, 1, 2],
+                "grid": _grid(model=["vit-b-16", "rn50", "convnext-t", "swin-t", "mixer-b-16"],
+                              samples=[1_000_000, 4_000_000, 16_000_000])},
+    },
+}
