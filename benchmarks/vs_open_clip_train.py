@@ -63,7 +63,9 @@ def ours(world: Path, tmp: Path, model: str, size: int, batch: int, steps: int, 
     peak = launch(tmp / "peak.json", "clipstudy", [
         "--quiet", "train", "--data", str(world), "--out", str(out), "--model", model, "--image-size", str(size),
         "--samples", str(steps * batch), "--batch-size", str(batch), "--warmup", str(5 * batch),
-        "--precision", precision, "--device", str(device), "--log-every", "1"], cwd=tmp)
+        "--precision", precision, "--device", str(device), "--log-every", "1",
+        # the model exactly as open_clip_train builds it from the same JSON: BPE, 32 tokens
+        "--vocab", "bpe", "--context-length", "32"], cwd=tmp)
     rates = [r["samples_per_s"] for r in read_metrics(out)]
     shutil.rmtree(out)
     return {"samples_per_s": median_after(rates, skip), **peak}

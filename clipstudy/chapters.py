@@ -57,7 +57,7 @@ CHAPTERS: dict[str, dict[str, dict]] = {
         "smoke": {"train": SMOKE_TRAIN, "seeds": [0],
                   "grid": _grid(model=["vit-b-16", "rn50", "mixer-b-16"], samples=[256])},
         "laptop": {"train": LAPTOP_TRAIN, "seeds": LAPTOP_SEEDS,
-                   "grid": _grid(model=["vit-b-16", "rn50", "mixer-b-16"], samples=[8_192, 32_768])},
+                   "grid": _grid(model=["vit-b-16", "rn50", "mixer-b-16"], samples=[16_384, 32_768])},
         "gpu": {"train": GPU_TRAIN, "seeds": [0, 1, 2],
                 "grid": _grid(model=["vit-b-16", "rn50", "convnext-t", "swin-t", "mixer-b-16"],
                               samples=[1_000_000, 4_000_000, 16_000_000])},
