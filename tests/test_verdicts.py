@@ -55,3 +55,26 @@ def test_difference_of_differences_and_ambiguous_cells():
         verdicts.contrast(t, "zero-shot", [(+1, {"pool": 9})])
     table = verdicts.table_of([verdicts.test(t, "c", "zero-shot", terms, chance=1.0)])
     assert table.loc[0, "runs at chance"] == "0 of 12"
+
+
+def test_chapter_claims_on_synthetic_tables():
+    # ViT size: the larger tower 5 points below the smaller at every budget, 3 seeds
+    rows = [{"seed": s, "model": m, "gflops_per_sample": g, "epochs": 1, "samples": n, "zero-shot": z + s}
+            for s in range(3) for n in (4_096, 32_768)
+            for m, g, z in (("vit-ti-8", 0.1, 20.0), ("vit-b-8", 0.7, 15.0))]
+    claims = verdicts.vit_size(pd.DataFrame(rows), chance=1.0)
+    assert [c["claim"] for c in claims] == ["`vit-b-8` below `vit-ti-8` after 4,096 samples",
+                                            "`vit-b-8` below `vit-ti-8` after 32,768 samples"]
+    assert [c["verdict"] for c in claims] == ["holds", "holds"] and claims[0]["effect"] == pytest.approx(5.0)
+    # CNN vs ViT: ResNet ahead at the low budget, ViT at the high one; no Mixer -> two claims
+    rows = [{"seed": s, "model": m, "samples": n, "zero-shot": z + 0.1 * s}
+            for s in range(3) for m, n, z in (("rn50", 8, 12.0), ("vit-b-16", 8, 10.0),
+                                             ("rn50", 32, 30.0), ("vit-b-16", 32, 35.0))]
+    claims = verdicts.cnn_vs_vit(pd.DataFrame(rows), chance=1.0)
+    assert [c["verdict"] for c in claims] == ["holds", "holds"]
+    # data quantity: more epochs gain 10 points on the large pool, 1 on the small one
+    rows = [{"seed": s, "pool": p, "epochs": e, "zero-shot": z + s, "shifts": 2.0 + (e == 4) * (1.0 + 0.1 * s)}
+            for s in range(3) for p, e, z in ((2, 1, 5.0), (2, 4, 6.0), (32, 1, 20.0), (32, 4, 30.0))]
+    claims = verdicts.data_quantity(pd.DataFrame(rows), chance=1.0)
+    assert claims[0]["effect"] == pytest.approx(9.0) and claims[0]["verdict"] == "holds"
+    assert claims[1]["metric"] == "shifts" and claims[1]["verdict"] == "holds"
