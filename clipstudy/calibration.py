@@ -144,14 +144,16 @@ def scale(results: pd.DataFrame) -> str:
     if results.empty:
         return ("**No calibration results yet**: run `.venv/bin/python benchmarks/calibrate.py` "
                 "(about 50 minutes on 2 CPU cores) to write them.")
-    minutes = results["train_seconds"].sum() / 60
+    distinct = results.drop_duplicates("run")  # a prompts-only lever re-reads its base's runs
+    minutes = distinct["train_seconds"].sum() / 60
     seeds = results.groupby(["lever", "samples"])["seed"].nunique()
     n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
     return (f"**Scale:** study world of {STUDY_WORLD['classes']} classes, {STUDY_WORLD['pairs']:,} training pairs at "
             f"32 px, {100 * STUDY_WORLD['eval_per_class']:,} images in the in-distribution suite and in each held-out "
-            f"style (standard error of an accuracy p: 100·sqrt(p(1-p)/10,000), at most 0.5 points); "
-            f"`{BASE_TRAIN['model']}`; {len(results)} runs of {results['samples'].min():,}-{results['samples'].max():,} "
-            f"samples, {n} seed(s) per point, {minutes:.0f} minutes of training on "
+            f"style (standard error of an accuracy p: 100·sqrt(p(1-p)/n), at most 0.5 points with n = 10,000; "
+            f"image→text R@1 over {STUDY_WORLD['retrieval_images']:,} scenes: at most 1.6 points); "
+            f"`{BASE_TRAIN['model']}`; {len(distinct)} distinct runs of {results['samples'].min():,}-{results['samples'].max():,} "
+            f"samples, {n} seed(s) per point, {minutes:.0f} minutes of training as recorded (runs that shared the CPU record longer) on "
             f"{results['machine'].iloc[0]}. Chance is 1.0% zero-shot top-1.")
 
 

@@ -7,12 +7,11 @@ line per logged step), `checkpoint.pt` (+ the open_clip JSON that loads it in pl
 and `summary.json`. The run is written to `<out>.partial` and renamed to `<out>` when it
 finishes, so a folder without the suffix is always a complete run.
 
-Cost: the default laptop run (vit-s-8, 32 px, 250k samples) takes 5-10 minutes on 2 CPU cores
-with native bf16: ~800 samples/s where bf16 matmul runs at ~880 GFLOP/s, ~410 samples/s on an
-AMD EPYC of x86 family 25 (~430 GFLOP/s); in fp32 ~13-19 minutes (~340 / ~220 samples/s). Measured zero-shot
-top-1 on the 1,021-way suite (chance 0.1%), seeds 0 / 1: 8.3% / 4.3% in bf16, 7.0% / 4.2% in
-fp32 -- at this budget the run is still on a steep part of its curve, and seeds differ more
-than precisions do (benchmarks/precision.py).
+Cost: the default laptop run (vit-s-8, 32 px, 250k samples, word vocabulary, 16-token captions)
+took 254 s on 2 CPU cores of an AMD EPYC (x86 family 26) with native bf16 (~980 samples/s) and
+reached 11.6% zero-shot top-1 on the 1,021-way suite (chance 0.1%; seed 0, `make book`). With
+open_clip's BPE and 32-token captions (before calibration) the same run took 5-10 minutes
+(~410-800 samples/s, 13-19 in fp32) and reached 4-8% (benchmarks/precision.py, older records).
 
 Speed (see the book's Performance page): the pool stays a uint8 array in memory; bf16 autocast
 where the hardware has it (`precision="auto"`); attention on the math kernel on CPU; one fused
