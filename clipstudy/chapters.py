@@ -14,6 +14,8 @@ classes, background named in a quarter of captions, word vocabulary, 16-token ca
 
 from __future__ import annotations
 
+import itertools
+
 LAPTOP_TRAIN = {"batch_size": 64, "warmup": 1_024}
 SMOKE_TRAIN = {"batch_size": 64, "warmup": 64}
 GPU_TRAIN = {"batch_size": 1024, "warmup": 50_000, "precision": "bf16"}
@@ -22,8 +24,6 @@ LAPTOP_SEEDS = [0, 1, 2]
 
 def _grid(**axes) -> list[dict]:
     """Every combination of the axes' values (a shorthand for a literal list of dicts)."""
-    import itertools
-
     return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
 
 

@@ -66,6 +66,7 @@ from timm.models.swin_transformer import SwinTransformer
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from . import tokenizer as word_vocab
 from .config import ConfigError
 
 __all__ = [
@@ -215,8 +216,6 @@ def get_tokenizer(name: str = DEFAULT_MODEL, context_length: int | None = None) 
 def checkpoint_tokenizer(folder: str | Path, info: dict):
     """The tokenizer a checkpoint was trained with: the word vocabulary saved beside it if its
     text tower has one (clipstudy.tokenizer), else open_clip's BPE, at its context length."""
-    from clipstudy import tokenizer as word_vocab
-
     text = info["model_cfg"]["text_cfg"]
     if text.get("hf_tokenizer_name") == word_vocab.OPEN_CLIP_NAME:
         return word_vocab.load(folder, text["context_length"])

@@ -115,10 +115,9 @@ def run_record(run: Path, metrics: dict[str, float]) -> dict:
     dicts), "curve" (its learning curve, empty without one), "eval" (the given evaluation metrics)}."""
     return {"dir": run, "config": json.loads((run / "config.json").read_text()),
             "summary": json.loads((run / "summary.json").read_text()), "metrics": read_metrics(run),
-            "curve": read_metrics(run, "curve.jsonl"), "eval": metrics}
+            "curve": read_metrics(run, "curve.jsonl") if (run / "curve.jsonl").is_file() else [], "eval": metrics}
 
 
 def read_metrics(run: Path, name: str = "metrics.jsonl") -> list[dict]:
-    """The rows of a run's metrics.jsonl (or another JSON-lines file of it; none if absent), in order."""
-    path = Path(run) / name
-    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
+    """The rows of a run's metrics.jsonl (or another JSON-lines file of it, e.g. curve.jsonl), in order."""
+    return [json.loads(line) for line in (Path(run) / name).read_text().splitlines() if line]
