@@ -20,6 +20,7 @@ from pathlib import Path
 from clipstudy import calibration
 from clipstudy.compute import describe
 from clipstudy.config import from_dict
+from clipstudy.data import load_world_info
 from clipstudy.evaluate import evaluate_world, load_templates
 from clipstudy.runs import load_run, train_or_load
 from clipstudy.train import TrainConfig
@@ -59,7 +60,7 @@ def main() -> None:
                 ev = run["eval"]
                 if settings["prompts"] == "clip":  # the same run, zero-shot with CLIP-style templates
                     model, tokenizer, _ = load_run(run["dir"])
-                    ev = {**ev, **evaluate_world(model, tokenizer, world, suites=[s for s in ev_suites(world)],
+                    ev = {**ev, **evaluate_world(model, tokenizer, world, suites=ev_suites(world),
                                                  templates=load_templates())}
                 shifts = {k: v for k, v in ev.items() if k.startswith("shift-") and k.endswith("/top1")}
                 row = {"lever": name, "kind": calibration.LEVERS[name]["kind"], "samples": samples, "seed": seed,
@@ -79,8 +80,7 @@ def main() -> None:
 
 def ev_suites(world: Path) -> list[str]:
     """The world's classification suites that zero-shot scores (id and the shifts)."""
-    info = json.loads((world / "world.json").read_text())
-    return [s for s in info["suites"] if s == "id" or s.startswith("shift-")]
+    return [s for s in load_world_info(world)["suites"] if s == "id" or s.startswith("shift-")]
 
 
 if __name__ == "__main__":

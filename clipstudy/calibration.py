@@ -1,12 +1,12 @@
 """What makes a tiny CLIP learn: the calibration screen of the laptop study world, as data.
 
     .venv/bin/python benchmarks/calibrate.py                     # every lever, 1 seed, 3 budgets
-    .venv/bin/python benchmarks/calibrate.py --levers temperature-0.03 --budgets 16384,65536
+    .venv/bin/python benchmarks/calibrate.py --levers "temperature 0.03" --budgets 16384,65536
 
 Each lever is one row: a change of world (WorldConfig fields), of recipe (TrainConfig fields) or
 of zero-shot prompts, on top of the row it names as its `base`. The `path` rows are cumulative
 (issue-4 recipe -> today's reference recipe); the `side` rows each try one more change on the
-last path row, kept out of the reference where the screen did not show a gain. Every
+last path row (one seed each; none was adopted into the reference). Every
 (lever, budget, seed) is one run of the result store (`runs.train_or_load`), so a re-run of the
 screen trains only what is missing; `benchmarks/calibrate.py` appends one JSON line per run to
 `benchmarks/results/calibration.jsonl`, which the book's calibration page reads.
@@ -21,14 +21,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from clipstudy.chapters import LAPTOP_TRAIN
 from clipstudy.config import from_dict
+from clipstudy.profiles import PROFILES
 from clipstudy.world import WorldConfig, build_world
 
-# The laptop study world before the levers: 100 classes, 32,768 pairs at 32 px; 100 images per
-# class and style in `id` and every `shift-*` suite (10,000 images: standard error <= 0.5 points).
-STUDY_WORLD = {"pairs": 32_768, "classes": 100, "eval_per_class": 100, "retrieval_images": 1_000}
-# The chapters' reference tower and batch before the levers (issue 4's data-quantity chapter).
-BASE_TRAIN = {"model": "vit-ti-8", "batch_size": 64, "warmup": 1_024, "lr": 1e-3, "curve_every": 4_096}
+# The laptop study world (100 classes, 32,768 pairs at 32 px, 10,000-image suites) and the
+# chapters' laptop recipe with the data-quantity chapter's tower; the levers change them.
+STUDY_WORLD = PROFILES["laptop"]["study_world"]
+BASE_TRAIN = {**LAPTOP_TRAIN, "model": "vit-ti-8", "lr": 1e-3, "curve_every": 4_096}
 BUDGETS = [16_384, 65_536, 262_144]
 
 LEVERS: dict[str, dict] = {
@@ -143,7 +144,7 @@ def scale(results: pd.DataFrame) -> str:
     """The page's scale sentence."""
     if results.empty:
         return ("**No calibration results yet**: run `.venv/bin/python benchmarks/calibrate.py` "
-                "(about 50 minutes on 2 CPU cores) to write them.")
+                "(~26 minutes on 2 CPU cores) to write them.")
     distinct = results.drop_duplicates("run")  # a prompts-only lever re-reads its base's runs
     minutes = distinct["train_seconds"].sum() / 60
     seeds = results.groupby(["lever", "samples"])["seed"].nunique()

@@ -75,11 +75,12 @@ def _tokenizer(vocab: dict[str, int]) -> Tokenizer:
     return tok
 
 
+_SPLITTER = _tokenizer({PAD: 0, SOT: 1, UNK: 2, EOT: 3})  # normaliser + pre-tokenizer, built once
+
+
 def words(text: str) -> list[str]:
     """The word tokens of `text`, as the tokenizer splits it."""
-    pre = _tokenizer({PAD: 0, SOT: 1, UNK: 2, EOT: 3})
-    normal = pre.normalizer.normalize_str(text)
-    return [w for w, _ in pre.pre_tokenizer.pre_tokenize_str(normal)]
+    return [w for w, _ in _SPLITTER.pre_tokenizer.pre_tokenize_str(_SPLITTER.normalizer.normalize_str(text))]
 
 
 def fit(captions: Sequence[str], context_length: int = 16, min_count: int = 1) -> WordTokenizer:
@@ -87,10 +88,9 @@ def fit(captions: Sequence[str], context_length: int = 16, min_count: int = 1) -
     most frequent first; end-of-text takes the last (largest) id."""
     if context_length < 3:
         raise ValueError(f"context_length={context_length} leaves no room for a word; use >= 3")
-    pre = _tokenizer({PAD: 0, SOT: 1, UNK: 2, EOT: 3})
     counts: Counter[str] = Counter()
     for text in captions:
-        counts.update(w for w, _ in pre.pre_tokenizer.pre_tokenize_str(pre.normalizer.normalize_str(text)))
+        counts.update(words(text))
     vocab = {PAD: 0, SOT: 1, UNK: 2}
     for word, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         if n >= min_count and word not in vocab and word != EOT:

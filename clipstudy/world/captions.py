@@ -158,8 +158,8 @@ def describe(dice: Dice, objects: list[tuple[EmojiClass, float, float]], bg: Bac
 
 def prompt_templates() -> list[str]:
     """Zero-shot prompts in the forms the grammar writes captions without a background ('{}' for
-    the class phrase): 'a picture of {}', '{}, emoji art'. Prompts in the training captions' own
-    words score far above CLIP-style ones on a world this small (the calibration page)."""
+    the class phrase): 'a picture of {}', '{}, emoji art'. Measured against CLIP-style prompts on
+    the same run: +1.3 points zero-shot at 64k samples, one seed (the calibration page)."""
     return list(dict.fromkeys(t.replace("{obj}", "{}") for t in GRAMMAR["without_background"]))
 
 
