@@ -51,13 +51,13 @@ import torch.nn.functional as F
 
 from .compute import autocast
 from .config import ConfigError
-from .data import load_suite, load_world_info, to_model_input
+from .data import load_pairs, load_suite, load_world_info, to_model_input
 from .world.captions import with_article
 
 TEMPLATES_PATH = Path(__file__).parent / "templates.json"
 PROBE_SUITE, PROBE_TEST_SUITE = "probe", "id"  # probes train on `probe` features, test on `id`
 SHIFT_PREFIX = "shift-"
-EVAL_VERSION = 2  # bump when a protocol changes: stored evaluations of older versions are redone
+EVAL_VERSION = 3  # 3: train-vs-held-out retrieval (`fit/*`); bump when a protocol changes: stored evaluations of older versions are redone
 FEWSHOT_L2 = 2.0 ** 10  # big_vision's few-shot l2_reg
 BIAS_CONSTANT = 100.0  # constant bias feature: large, so the bias is nearly unregularised
 
@@ -394,3 +394,20 @@ def evaluate_world(model: torch.nn.Module, tokenizer: Tokenizer, world_dir: str 
             out[f"shift_mean/{key}"] = float(np.mean([out[f"{n}/{key}"] for n in shifts]))
     out["eval_seconds"] = time.perf_counter() - start
     return out
+
+
+def fit_gap(model: torch.nn.Module, tokenizer: Tokenizer, world_dir: str | Path, trained_on: int, n: int = 1_000,
+            batch_size: int = 256, device: str = "cpu", precision: str = "auto") -> dict[str, float]:
+    """How far a run fits its own pairs beyond what generalises: image->text R@1 among `n` pairs
+    it trained on (the pool's first min(n, trained_on), one caption each) and among as many
+    held-out scenes of the world's `retrieval` suite (their first caption, the same grammar).
+    -> {"fit/train_i2t_r1", "fit/heldout_i2t_r1", "fit/gap"} (gap = train - held-out)."""
+    pool = load_pairs(world_dir, limit=min(n, trained_on))
+    held = load_suite(Path(world_dir) / "suites" / "retrieval")
+    k = min(len(pool), len(held.images))
+    train = retrieval(model, tokenizer, pool.images[:k], [[c] for c in pool.captions[:k]], batch_size, device,
+                      ks=(1,), precision=precision)["i2t_r1"]
+    heldout = retrieval(model, tokenizer, held.images[:k], [caps[:1] for caps in held.captions[:k]], batch_size,
+                        device, ks=(1,), precision=precision)["i2t_r1"]
+    return {"fit/train_i2t_r1": train, "fit/heldout_i2t_r1": heldout, "fit/gap": train - heldout}
+

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from clipstudy import models
-from clipstudy.data import DataError
+from clipstudy.data import DataError, load_world_info
 
 
 def load_run(run: Path):
@@ -33,13 +33,17 @@ def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None 
     """Evaluate a run on a world's suites; the result is recorded in `<run>/eval.json` under the
     world's path, with what the world was and which protocol version and precision scored it."""
     from clipstudy.compute import resolve_precision
-    from clipstudy.evaluate import EVAL_VERSION, evaluate_world
+    from clipstudy.evaluate import EVAL_VERSION, evaluate_world, fit_gap
 
     model, tokenizer, cfg = load_run(run)
-    world = world or Path(cfg["train"]["data"])
+    trained_on = Path(cfg["train"]["data"])
+    world = world or trained_on
     precision = resolve_precision("auto", "cpu")
     result = evaluate_world(model, tokenizer, world, suites=suites, batch_size=batch_size, progress=progress,
                             precision=precision)
+    if suites is None and Path(world).resolve() == trained_on.resolve() and "retrieval" in load_world_info(world)["suites"]:
+        pool = cfg["train"]["data_limit"] or load_world_info(world)["config"]["pairs"]
+        result.update(fit_gap(model, tokenizer, world, pool, batch_size=batch_size, precision=precision))
     path = run / "eval.json"
     record = json.loads(path.read_text()) if path.is_file() else {}
     record[str(world)] = {"metrics": result, "version": EVAL_VERSION, "world": data_identity(world),

@@ -2,6 +2,7 @@
 on a random-init model, and a whole fake world folder. Cost: ~10 s on 2 CPU cores."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -264,3 +265,25 @@ def test_evaluate_world_reports_every_suite(tiny, tmp_path):
     assert only["id/top1"] == out["id/top1"] and set(only) == {"id/top1", "id/top5", "id/coarse_top1", "eval_seconds"}
     with pytest.raises(ConfigError, match="shift-openmoji"):
         ev.evaluate_world(model, tokenizer, world, suites=["imagenet"])
+
+
+def test_fit_gap_compares_trained_pairs_with_as_many_held_out_scenes(tiny, tmp_path):
+    model, tokenizer, _ = tiny
+    world = _fake_world(tmp_path / "world")
+    held = world / "suites" / "retrieval"
+    # a pool whose pairs are the held-out scenes with their first captions: nothing to tell apart
+    (world / "train").mkdir()
+    shutil.copy(held / "images.npy", world / "train" / "images.npy")
+    captions = [caps[0] for caps in json.loads((held / "captions.json").read_text())]
+    (world / "train" / "meta.jsonl").write_text("".join(json.dumps({"caption": c}) + "\n" for c in captions))
+    same = ev.fit_gap(model, tokenizer, world, trained_on=12, batch_size=8)
+    assert set(same) == {"fit/train_i2t_r1", "fit/heldout_i2t_r1", "fit/gap"}
+    assert same["fit/gap"] == 0.0 and same["fit/train_i2t_r1"] == same["fit/heldout_i2t_r1"]
+    # a run that saw 4 pairs is scored on those 4 and on 4 held-out scenes: R@1 in quarters
+    small = ev.fit_gap(model, tokenizer, world, trained_on=4, batch_size=8)
+    assert all((4 * v).is_integer() for v in small.values())
+    # the pool's captions shuffled: the trained pairs are now other pairs than the held-out ones
+    (world / "train" / "meta.jsonl").write_text("".join(json.dumps({"caption": c}) + "\n" for c in captions[::-1]))
+    moved = ev.fit_gap(model, tokenizer, world, trained_on=12, batch_size=8)
+    assert moved["fit/heldout_i2t_r1"] == same["fit/heldout_i2t_r1"]
+    assert moved["fit/gap"] == pytest.approx(moved["fit/train_i2t_r1"] - moved["fit/heldout_i2t_r1"])
