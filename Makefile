@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.pins-$(PINS)
 WORLD  ?= data/worlds/default
 PROFILE ?= laptop
 
-.PHONY: setup browser test world book clean
+.PHONY: setup styles browser test world book clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,10 @@ $(STAMP):
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
+
+# The two art styles that come from npm (Noto colour, Fluent flat): fetched once into data/cache/npm.
+styles: setup
+	@$(PY) -m clipstudy world styles --fetch >/dev/null
 
 # Debian's Chromium + ChromeDriver for tests/test_browser.py (which skips without them unless
 # CLIPSTUDY_REQUIRE_BROWSER=1): installed with apt-get where absent, when running as root.
@@ -31,10 +35,10 @@ browser:
 	    chromium chromium-driver >/dev/null; \
 	else echo "no /usr/bin/chromium and not root: tests/test_browser.py will skip (apt-get install chromium chromium-driver)"; fi
 
-test: setup browser
+test: styles browser
 	$(PY) -m pytest -q
 
-world: setup  # built once; delete the folder (or pass WORLD=...) to rebuild
+world: styles  # built once; delete the folder (or pass WORLD=...) to rebuild
 	test -f $(WORLD)/world.json || $(PY) -m clipstudy world build --out $(WORLD)
 
 book: world

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from clipstudy import npm
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -150,33 +152,10 @@ REQUIRE_PATHS_JS = """(function () {
 
 def fetch_widget_js(dest: Path) -> None:
     """Fill `dest` with WIDGET_JS's files, unpacked from `npm pack` tarballs checked against their
-    integrity. Skipped when `dest` holds these versions already; npm's cache serves a refetch offline."""
-    import base64
-    import fnmatch
-    import hashlib
-    import tarfile
-    import tempfile
-
-    stamp = dest / "packages.txt"
-    if stamp.is_file() and stamp.read_text().split() == list(WIDGET_JS):
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        raise RuntimeError("npm is needed (once) to fetch the ipywidgets JavaScript the book serves: "
-                           f"{', '.join(WIDGET_JS)}; install it, e.g. `apt-get install npm`")
-    shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(parents=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        for spec, (integrity, patterns) in WIDGET_JS.items():
-            out = subprocess.run([npm, "pack", spec, "--prefer-offline", "--json", "--pack-destination", tmp],
-                                 check=True, capture_output=True, text=True).stdout
-            tgz = Path(tmp) / json.loads(out)[0]["filename"]
-            digest = "sha512-" + base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
-            if digest != integrity:
-                raise RuntimeError(f"{spec} from npm has integrity {digest}, not the pinned {integrity}")
-            with tarfile.open(tgz) as tar:
-                for member in tar.getmembers():
-                    name = member.name.removeprefix("package/")
-                    if member.isfile() and any(fnmatch.fnmatch(name, p) for p in patterns):
-                        (dest / Path(name).name).write_bytes(tar.extractfile(member).read())
-    stamp.write_text("\n".join(WIDGET_JS) + "\n")
+    integrity (clipstudy.npm). Skipped when `dest` holds these versions already."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for spec, (integrity, patterns) in WIDGET_JS.items():
+        files = npm.unpack(spec, integrity, patterns, "the ipywidgets JavaScript the book serves")
+        for f in files.iterdir():
+            if f.name != npm.STAMP:
+                shutil.copy(f, dest / f.name)

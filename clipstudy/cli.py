@@ -61,6 +61,16 @@ def _world_build(args) -> int:
     return 0
 
 
+def _world_styles(args) -> int:
+    from clipstudy.world.styles import STYLES, fetch_npm_styles
+
+    if args.fetch:
+        fetch_npm_styles()
+    for name, style in STYLES.items():
+        print(f"{name:14s} {'installed' if style.available() else 'missing  '}  {style.source}")
+    return 0
+
+
 def _world_export(args) -> int:
     import functools
 
@@ -140,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--overwrite", action="store_true", help="replace an existing world folder")
     _add_config_options(build, WorldConfig)
     build.set_defaults(func=_world_build)
+    styles = world.add_parser("styles", help="list the art styles; --fetch installs the npm ones")
+    styles.add_argument("--fetch", action="store_true", help="fetch the npm styles' art (once, ~25 MB)")
+    styles.set_defaults(func=_world_styles)
     export = world.add_parser("export", help="write a world's training pool as tar shards, a HF dataset or a CSV")
     export.add_argument("--world", required=True, help="world folder")
     export.add_argument("--format", choices=["wds", "hf", "csv"], required=True,

@@ -79,8 +79,9 @@ class WorldConfig:
                 if name not in STYLES:
                     raise ConfigError(f"{field}: unknown style {name!r}; valid styles: {list(STYLES)}")
                 if not STYLES[name].available():
-                    raise ConfigError(f"{field}: style {name!r} is not installed here "
-                                      f"(it comes from {STYLES[name].source}); installed: {available_styles()}")
+                    raise ConfigError(f"{field}: style {name!r} is not installed here (it comes from "
+                                      f"{STYLES[name].source}: `python -m clipstudy world styles --fetch`); "
+                                      f"installed: {available_styles()}")
         both = set(self.train_styles) & set(self.shift_styles or ())
         if both:
             raise ConfigError(f"styles {sorted(both)} are in both train_styles and shift_styles")

@@ -7,8 +7,10 @@ at least twice as large. `sprites(style, px)` renders every class of the table i
 uint8 array, cached on disk: a cold style costs 0.2-2 s on one core at 42 px (the largest
 sprite of a 64 px world), a warm one ~10 ms.
 
-Four styles install from PyPI and are always there (`required`); Noto Color Emoji (apt
-`fonts-noto-color-emoji`) and Fluent flat (npm `fluentui-emoji`) are used when installed.
+Four styles install from PyPI and are always there (`required`); two come from npm (`NPM_STYLES`:
+Noto Color Emoji as `@iconify-json/noto` SVGs, Fluent flat from `fluentui-emoji`), fetched once
+into data/cache/npm by `fetch_npm_styles()` (`make setup`, `python -m clipstudy world styles`)
+and used when present.
 """
 
 from __future__ import annotations
@@ -149,16 +151,6 @@ def _noto_mono_file() -> Path | None:
     return path if path.is_file() else None
 
 
-NOTO_COLOR_FILES = ("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",  # Debian/Ubuntu package
-                    "/usr/share/fonts/noto/NotoColorEmoji.ttf",  # Arch, Fedora
-                    "/usr/share/fonts/google-noto-color-emoji/NotoColorEmoji.ttf")
-
-
-def _noto_color_file() -> Path | None:
-    candidates = [os.environ.get("CLIPSTUDY_NOTO_COLOR", ""), *NOTO_COLOR_FILES]
-    return next((Path(p) for p in candidates if p and Path(p).is_file()), None)
-
-
 @functools.lru_cache(maxsize=8)
 def _font(path: Path, size: int) -> ImageFont.FreeTypeFont:
     # RAQM shapes ZWJ sequences and variation selectors into one glyph where the font has it
@@ -183,32 +175,64 @@ def _noto_mono(path: Path, cls: EmojiClass, px: int) -> Image.Image | None:
     return _font_glyph(path, cls.char, SUPERSAMPLE * px, colour=False)
 
 
-def _noto_color(path: Path, cls: EmojiClass, px: int) -> Image.Image | None:
-    # A bitmap (CBDT) font: FreeType draws it only at its strike size, 109 px (136 px glyphs)
-    img = _font_glyph(path, cls.char, 109, colour=True)
-    if img is not None and "\u200d" in cls.char:
-        # a ZWJ sequence the font lacks falls back to its first emoji alone: not the class
-        first = _font_glyph(path, cls.char.split("\u200d")[0], 109, colour=True)
-        if first is not None and first.tobytes() == img.tobytes():
-            return None
-    return img
+# ---- npm styles: Noto colour (Iconify's JSON of Noto's SVGs) and Fluent flat ------------------
+
+# style -> (npm package, its tarball's integrity, the files used)
+NPM_STYLES = {
+    "noto-color": ("@iconify-json/noto@1.2.9",
+                   "sha512-DQiuXENbun41ch+XPSV55H9FaWKpHTyz46YIKtSaKYD4fIDDzL1tR6H4np/T38jfrTAeI3rcKF0mqHYeZVAuaw==",
+                   ["icons.json", "chars.json"]),
+    "fluent-flat": ("fluentui-emoji@1.3.0",
+                    "sha512-JTXXwqIie2rWTgOkIJDJxr0WtwTz2WU4kdOq8buLVThYwQ264aFR2jdTyuon2oEbLqqGMT64zI4btyn1saB2xw==",
+                    ["icons/flat/*.svg"]),
+}
 
 
-# ---- Fluent flat (npm) --------------------------------------------------------------------
+def fetch_npm_styles() -> list[str]:
+    """Fetch the npm styles' art (once; ~25 MB from the registry or npm's cache) -> their names."""
+    from clipstudy import npm
 
-FLUENT_DIRS = ("node_modules/fluentui-emoji/icons/flat",  # `npm install fluentui-emoji` here
-               "~/node_modules/fluentui-emoji/icons/flat",
-               "/usr/local/lib/node_modules/fluentui-emoji/icons/flat",  # npm install -g
-               "/usr/lib/node_modules/fluentui-emoji/icons/flat")
+    for style, (spec, integrity, patterns) in NPM_STYLES.items():
+        npm.unpack(spec, integrity, patterns, f"the {style!r} emoji art")
+    return list(NPM_STYLES)
+
+
+def _npm_folder(style: str) -> Path | None:
+    from clipstudy import npm
+
+    folder = npm.folder(NPM_STYLES[style][0])
+    return folder if (folder / npm.STAMP).is_file() else None
+
+
+@functools.lru_cache(maxsize=1)
+def _iconify(folder: Path) -> tuple[dict, dict]:
+    """(icons.json, chars.json) of an Iconify icon set: icon bodies by name, names by code points."""
+    import json
+
+    return json.loads((folder / "icons.json").read_text()), json.loads((folder / "chars.json").read_text())
+
+
+def _noto_color(folder: Path, cls: EmojiClass, px: int) -> Image.Image | None:
+    import resvg_py
+
+    icons, chars = _iconify(folder)
+    # Iconify keys code points without the emoji presentation selector where the base has it
+    name = chars.get(cls.key) or chars.get(cls.key.replace("-fe0f", ""))
+    name = (icons.get("aliases", {}).get(name) or {}).get("parent", name)
+    icon = icons["icons"].get(name) if name else None
+    if icon is None:
+        return None
+    w, h = icon.get("width", icons.get("width", 16)), icon.get("height", icons.get("height", 16))
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}">{icon["body"]}</svg>'
+    canvas = SUPERSAMPLE * px
+    return Image.open(io.BytesIO(resvg_py.svg_to_bytes(svg_string=svg, width=canvas, height=canvas)))
 
 
 def _fluent_dir() -> Path | None:
-    env = os.environ.get("CLIPSTUDY_FLUENT_DIR", "")
-    candidates = [env, str(Path(env) / "icons" / "flat") if env else "", *FLUENT_DIRS]
-    for c in candidates:
-        if c and Path(c).expanduser().is_dir() and any(Path(c).expanduser().glob("*.svg")):
-            return Path(c).expanduser()
-    return None
+    env = os.environ.get("CLIPSTUDY_FLUENT_DIR", "")  # a folder of fluentui-emoji's flat SVGs instead
+    if env and Path(env).expanduser().is_dir():
+        return Path(env).expanduser()
+    return _npm_folder("fluent-flat")
 
 
 def _fluent(folder: Path, cls: EmojiClass, px: int) -> Image.Image | None:
@@ -232,10 +256,10 @@ STYLES: dict[str, Style] = {s.name: s for s in [
     Style("noto-mono", "PyPI manimgx-fonts (Noto Emoji outline font by Google)", "OFL-1.1",
           "Noto Emoji by Google, licensed under the SIL Open Font License 1.1", True,
           _noto_mono_file, _noto_mono),
-    Style("noto-color", "apt fonts-noto-color-emoji (Noto Color Emoji by Google)", "OFL-1.1",
-          "Noto Color Emoji by Google, licensed under the SIL Open Font License 1.1", False,
-          _noto_color_file, _noto_color),
-    Style("fluent-flat", "npm fluentui-emoji (Microsoft Fluent Emoji, flat)", "MIT",
+    Style("noto-color", "npm @iconify-json/noto 1.2.9 (Noto Color Emoji SVGs by Google)", "Apache-2.0",
+          "Noto Emoji by Google, licensed under the Apache License 2.0", False,
+          lambda: _npm_folder("noto-color"), _noto_color),
+    Style("fluent-flat", "npm fluentui-emoji 1.3.0 (Microsoft Fluent Emoji, flat)", "MIT",
           "Fluent Emoji by Microsoft, licensed under the MIT License", False, _fluent_dir, _fluent),
 ]}
 
@@ -259,7 +283,8 @@ def sprites(style: str, size: int, progress: bool = True) -> tuple[np.ndarray, n
     s = STYLES[style]
     if not s.available():
         raise FileNotFoundError(f"style {style!r} is not installed (it comes from {s.source})")
-    table = hashlib.sha1(TABLE.read_bytes()).hexdigest()[:8]  # a new class table never reuses a cache
+    # a new class table or another source of the art never reuses a cache
+    table = hashlib.sha1(TABLE.read_bytes() + s.source.encode()).hexdigest()[:8]
     path = cache_dir() / f"{style}-{size}px-v{GENERATOR_VERSION}-{table}.npy"
     if path.is_file():
         out = np.load(path)
