@@ -26,7 +26,7 @@ from clipstudy.runs import load_run, train_or_load
 from clipstudy.train import TrainConfig
 
 KEEP = ["id/top1", "id/top5", "shift_mean/top1", "probe/5shot_top1", "probe/10shot_top1", "probe/linear_top1",
-        "retrieval/i2t_r1", "retrieval/t2i_r1"]
+        "retrieval/i2t_r1", "retrieval/t2i_r1", "fit/train_i2t_r1", "fit/heldout_i2t_r1", "fit/gap"]
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from clipstudy import verdicts
 from clipstudy.chapters import LAPTOP_TRAIN
 from clipstudy.config import from_dict
 from clipstudy.profiles import PROFILES
@@ -43,6 +44,7 @@ LEVERS: dict[str, dict] = {
                                        "why": "zero-shot prompts worded as the training captions are"},
     "word vocabulary + 16 tokens": {"kind": "path", "base": "prompts in the grammar's forms",
                                    "train": {"vocab": "world", "context_length": 16},
+                                   "budgets": [16_384, 32_768, 65_536, 262_144],
                                    "why": "a token per word of the world (~300) instead of 49k BPE; paper A's 16-token text"},
     # ---- side rows: one more change each, on the last path row ----
     "temperature 0.03": {"kind": "side", "base": "word vocabulary + 16 tokens", "train": {"temperature": 0.03},
@@ -58,6 +60,23 @@ LEVERS: dict[str, dict] = {
                             "why": "a pool mixing two artists, as web data mixes renditions: can shifts show?"},
     "at most 2 emoji a scene": {"kind": "side", "base": "word vocabulary + 16 tokens", "world": {"max_objects": 2},
                                 "why": "more single-emoji scenes: larger sprites, one name per caption more often"},
+    "48 px images": {"kind": "side", "base": "word vocabulary + 16 tokens", "world": {"image_size": 48},
+                     "why": "sprites 1.5x larger (a 0.3-scale emoji is 14 px, not 10); 2.25x the image tokens (time: the train s column)"},
+    "64 px images": {"kind": "side", "base": "word vocabulary + 16 tokens", "world": {"image_size": 64},
+                     "why": "sprites twice as large; the size every tower family accepts (rn50 needs a multiple of 32)"},
+    "lr 5e-4": {"kind": "side", "base": "word vocabulary + 16 tokens", "train": {"lr": 5e-4},
+                "why": "lr 2e-3 collapsed: is 1e-3 at the edge, so that half of it is steadier across seeds?"},
+    "2k pool x 16 epochs": {"kind": "side", "base": "word vocabulary + 16 tokens", "train": {"data_limit": 2_048},
+                           "budgets": [32_768], "check": "fit/gap",
+                           "why": "small pools overfit: the train-vs-held-out gap against the whole pool at the same 32k samples"},
+    "rn50 tower": {"kind": "side", "base": "word vocabulary + 16 tokens", "train": {"model": "rn50"},
+                   "budgets": [32_768], "why": "the CNN chapter's ResNet: at 32 px its last stage sees a 1x1 map"},
+    "rn50 fed 64 px": {"kind": "side", "base": "rn50 tower", "train": {"image_size": 64}, "budgets": [32_768],
+                       "why": "the same 32 px pool upsampled to 64 px: a 2x2 last stage, no new pixels, ~3.7x the image FLOPs"},
+    "vit-b-16 tower": {"kind": "side", "base": "word vocabulary + 16 tokens", "train": {"model": "vit-b-16"},
+                       "budgets": [32_768], "why": "the CNN chapter's ViT: at 32 px it sees 2x2 patches"},
+    "vit-b-16 fed 64 px": {"kind": "side", "base": "vit-b-16 tower", "train": {"image_size": 64}, "budgets": [32_768],
+                           "why": "4x4 patches of the upsampled pool, ~3.4x the FLOPs"},
     "overfit 128 pairs": {"kind": "side", "base": "word vocabulary + 16 tokens", "train": {"data_limit": 128}, "budgets": [16_384], "check": "final_loss",
                           "why": "sanity check: can the recipe memorise 128 pairs? (final loss near 0)"},
 }
@@ -87,7 +106,8 @@ def world_for(settings: dict, root: str | Path = "data/worlds") -> Path:
 # ---- reading the screen back (the book's calibration page) ----
 RESULTS = Path("benchmarks/results/calibration.jsonl")
 COLUMNS = {"id/top1": "zero-shot", "shift_mean/top1": "shift mean", "best_shift/top1": "best shift",
-           "retrieval/i2t_r1": "i2t R@1", "probe/linear_top1": "linear probe", "probe/5shot_top1": "5-shot"}
+           "retrieval/i2t_r1": "i2t R@1", "probe/linear_top1": "linear probe", "probe/5shot_top1": "5-shot",
+           "fit/gap": "fit gap"}
 
 
 def load_results(path: str | Path = RESULTS) -> pd.DataFrame:
@@ -97,18 +117,18 @@ def load_results(path: str | Path = RESULTS) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=["lever", "kind", "samples", "seed", *COLUMNS.values()])
     table = pd.DataFrame(rows).drop_duplicates(["lever", "samples", "seed"], keep="last")
-    for key, name in COLUMNS.items():
-        table[name] = 100 * table[key]
+    for key, name in COLUMNS.items():  # rows screened before a metric existed lack it
+        table[name] = 100 * table[key] if key in table else float("nan")
     order = {name: i for i, name in enumerate(LEVERS)}
     return table.sort_values(["lever", "samples", "seed"], key=lambda c: c.map(order) if c.name == "lever" else c)
 
 
 def ablation_table(results: pd.DataFrame) -> pd.DataFrame:
     """Lever x samples: mean over seeds of each metric, the seeds, the change over the lever's
-    base at the same samples (zero-shot, points) and the final training loss."""
+    base at the same samples (zero-shot, points), the final training loss and the training time."""
     metrics = list(COLUMNS.values())
     g = results.groupby(["lever", "samples"], sort=False)
-    out = g[metrics + ["final_loss"]].mean().round(2)
+    out = g[metrics + ["final_loss", "train_seconds"]].mean().round(2).rename(columns={"train_seconds": "train s"})
     out.insert(0, "seeds", g["seed"].nunique())
     out.insert(1, "best shift style", g["best_shift"].agg(lambda s: s.mode().iat[0]))
     means = out["zero-shot"].to_dict()
@@ -180,6 +200,19 @@ def targets(results: pd.DataFrame) -> pd.DataFrame:
                      "reached": round(vals.mean(), 1) if len(vals) else None,
                      "sd": round(vals.std(), 1) if len(vals) > 1 else None, "n": len(vals),
                      "met": bool(len(vals) and vals.mean() >= threshold)})
+    small = [(name, lever) for name, lever in LEVERS.items() if lever.get("check") == "fit/gap"]
+    for name, lever in small:  # small pools overfit: the gap of the small pool minus the whole pool's, per seed
+        at = lever["budgets"][0]
+        pair = results[results["samples"] == at].pivot_table(index="seed", columns="lever", values="fit gap")
+        whole = reference()
+        diff = (pair[name] - pair[whole]).dropna() if {name, whole} <= set(pair.columns) else pd.Series(dtype=float)
+        ci = verdicts.interval(diff)
+        rows.append({"target": f"fit gap, {lever['train']['data_limit']:,}-pair pool - whole pool, at {at:,} > 0",
+                     "why": "small pools overfit (train-vs-held-out i2t R@1, points; 95% t-interval "
+                            f"[{ci['low']:.1f}, {ci['high']:.1f}])" if ci["n"] > 1 else "small pools overfit",
+                     "reached": round(ci["effect"], 1) if ci["n"] else None,
+                     "sd": round(ci["sd"], 1) if ci["n"] > 1 else None, "n": ci["n"],
+                     "met": bool(ci["n"] > 1 and ci["low"] > 0)})
     by = ref.groupby("samples")["zero-shot"].mean()
     if {65_536, 262_144} <= set(by.index):
         rows.append({"target": "zero-shot at 256k - at 64k >= 8 points", "why": "headroom for bigger budgets",
@@ -219,11 +252,19 @@ def findings(results: pd.DataFrame) -> str:
                              f"{first_row['samples']:,} samples ({first_row['samples'] // pool:,} epochs of {pool} pairs; "
                              f"chance 4.16): the recipe can memorise a small pool.")
             continue
-        if base is None or (name, at) not in mean.index or (base, at) not in mean.index:
+        shared = sorted(set(mean.loc[name].index) & set(mean.loc[base].index)) if base in mean.index.get_level_values(0) \
+            and name in mean.index.get_level_values(0) else []
+        if not shared:
             continue
-        gain = mean.loc[(name, at), "zero-shot"] - mean.loc[(base, at), "zero-shot"]
+        n_at = at if at in shared else shared[-1]  # the chapters' 64k, else the lever's largest budget
+        gain = mean.loc[(name, n_at), "zero-shot"] - mean.loc[(base, n_at), "zero-shot"]
+        extra = ""
+        if lever.get("check") == "fit/gap":
+            fit = results[results["samples"] == n_at].groupby("lever")["fit gap"].mean()
+            extra = (f"; train-vs-held-out gap {fit[name]:.1f} points of i2t R@1 against {fit[base]:.1f} for the whole "
+                     f"pool ({n_at // lever['train']['data_limit']} epochs of {lever['train']['data_limit']:,} pairs)")
         lines.append(f"- {'**' + name + '**' if lever['kind'] == 'path' else name} ({lever['kind']} row): "
-                     f"{gain:+.1f} points zero-shot at {at:,} samples over *{base}* — {lever['why']}.")
+                     f"{gain:+.1f} points zero-shot at {n_at:,} samples over *{base}*{extra} — {lever['why']}.")
     if (ref, at) in mean.index and (first, at) in mean.index:
         lines.append(f"- **Together** the path levers take zero-shot top-1 at {at:,} samples from "
                      f"{mean.loc[(first, at), 'zero-shot']:.1f}% to {mean.loc[(ref, at), 'zero-shot']:.1f}% "
