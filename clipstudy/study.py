@@ -31,7 +31,7 @@ from clipstudy.train import TrainConfig
 # metric keys of evaluate_world -> the short names chapters use (values in %)
 METRICS = {"id/top1": "zero-shot", "shift_mean/top1": "shifts", "id/coarse_top1": "coarse",
            "probe/5shot_top1": "5-shot", "probe/10shot_top1": "10-shot", "probe/linear_top1": "linear probe",
-           "retrieval/i2t_r1": "i2t R@1", "retrieval/t2i_r1": "t2i R@1"}
+           "retrieval/i2t_r1": "i2t R@1", "retrieval/t2i_r1": "t2i R@1", "fit/gap": "fit gap"}
 
 
 def chapter(profile: str, name: str) -> dict:

@@ -103,16 +103,25 @@ def table_of(verdicts: list[dict]) -> pd.DataFrame:
 
 def data_quantity(table: pd.DataFrame, chance: float) -> list[dict]:
     """A1: more epochs help a large pool more than a small one; on the small pool, long training
-    still lifts the held-out styles."""
+    still lifts the held-out styles. Where the grid has a pool of the small pool's samples seen,
+    also why: the repeated small pool overfits more (train-vs-held-out retrieval gap, `fit gap`)."""
     small, large = table["pool"].min(), table["pool"].max()
     few, many = table["epochs"].min(), table["epochs"].max()
     gain = lambda pool: [(+1, {"pool": pool, "epochs": many}), (-1, {"pool": pool, "epochs": few})]  # noqa: E731
     flip = lambda terms: [(-w, c) for w, c in terms]  # noqa: E731
-    return [
+    out = [
         test(table, f"{few:g} -> {many:g} epochs gains more on {large:,} pairs than on {small:,}", "zero-shot",
              gain(large) + flip(gain(small)), chance),
         test(table, f"{few:g} -> {many:g} epochs lifts held-out styles on {small:,} pairs", "shifts", gain(small), chance),
     ]
+    # why (our check, not a claim of the paper): at equal samples seen, repeating a small pool
+    # fits its own pairs beyond held-out scenes more than one pass over a pool that large
+    seen = small * many
+    if "fit gap" in table and seen in set(table.loc[table["epochs"] == few, "pool"]) and few == 1:
+        out.append(test(table, f"(why) after {seen:,} samples, {small:,} pairs x {many:g} epochs overfit more than "
+                               f"{seen:,} pairs x 1", "fit gap",
+                        [(+1, {"pool": small, "epochs": many}), (-1, {"pool": seen, "epochs": few})], chance))
+    return out
 
 
 def vit_size(table: pd.DataFrame, chance: float) -> list[dict]:
