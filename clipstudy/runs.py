@@ -41,7 +41,8 @@ def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None 
     precision = resolve_precision("auto", "cpu")
     result = evaluate_world(model, tokenizer, world, suites=suites, batch_size=batch_size, progress=progress,
                             precision=precision)
-    if suites is None and Path(world).resolve() == trained_on.resolve() and "retrieval" in load_world_info(world)["suites"]:
+    if (suites is None or "retrieval" in suites) and Path(world).resolve() == trained_on.resolve() \
+            and "retrieval" in load_world_info(world)["suites"]:
         pool = cfg["train"]["data_limit"] or load_world_info(world)["config"]["pairs"]
         result.update(fit_gap(model, tokenizer, world, pool, batch_size=batch_size, precision=precision))
     path = run / "eval.json"
@@ -54,16 +55,18 @@ def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None 
     return result
 
 
-def recorded_eval(run: Path, world: Path) -> dict[str, float] | None:
-    """The metrics `eval.json` holds for `world` if they are current: the same world content,
-    all suites, the current protocol version; else None."""
+def recorded_eval(run: Path, world: Path, suites: list[str] | None = None) -> dict[str, float] | None:
+    """The metrics `eval.json` holds for `world` if they are current: the same world content, the
+    current protocol version, and every suite asked for (`suites`; None = all of them); else None."""
     from clipstudy.evaluate import EVAL_VERSION
 
     path = Path(run) / "eval.json"
     entry = json.loads(path.read_text()).get(str(world)) if path.is_file() else None
-    current = (isinstance(entry, dict) and entry.get("version") == EVAL_VERSION and entry.get("suites") is None
-               and entry.get("world") == data_identity(world))
-    return entry["metrics"] if current else None
+    if not (isinstance(entry, dict) and entry.get("version") == EVAL_VERSION and entry.get("world") == data_identity(world)):
+        return None
+    held = entry.get("suites")  # None: every suite of the world
+    covered = held is None or (suites is not None and set(suites) <= set(held))
+    return entry["metrics"] if covered else None
 
 
 def data_identity(data: str | Path) -> str:
@@ -97,8 +100,10 @@ def config_hash(cfg) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def train_or_load(cfg, runs_dir: str | Path = "data/runs", world: Path | None = None, progress: bool = True) -> dict:
-    """The run for `cfg`: trained and evaluated once, then read back from `<runs_dir>/<model>-<hash>`.
+def train_or_load(cfg, runs_dir: str | Path = "data/runs", world: Path | None = None, progress: bool = True,
+                  suites: list[str] | None = None) -> dict:
+    """The run for `cfg`: trained and evaluated once (on `suites` of the world, None = all), then
+    read back from `<runs_dir>/<model>-<hash>`.
 
     The folder name carries a hash of the config, so a changed setting never reuses a stale run.
     Returns {"dir", "config", "summary", "metrics" (list of dicts), "eval" (dict[str, float])}.
@@ -111,7 +116,7 @@ def train_or_load(cfg, runs_dir: str | Path = "data/runs", world: Path | None = 
     if not (run / "summary.json").is_file():
         train(dataclasses.replace(cfg, out=str(run), overwrite=True), progress=progress)
     world = world or Path(cfg.data)
-    return run_record(run, recorded_eval(run, world) or evaluate_run(run, world, progress=progress))
+    return run_record(run, recorded_eval(run, world, suites) or evaluate_run(run, world, suites, progress=progress))
 
 
 def run_record(run: Path, metrics: dict[str, float]) -> dict:

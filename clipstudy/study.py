@@ -49,7 +49,7 @@ def chapter_table(profile: str, name: str, world: str = "", runs_dir: str | Path
     """The chapter's world and its tidy table of runs (trained or loaded): a chapter's first call."""
     sizes = chapter(profile, name)
     path = study_world(profile, world)
-    return path, tidy(run_grid(configs(sizes, path), runs_dir, path, progress=progress))
+    return path, tidy(run_grid(configs(sizes, path), runs_dir, path, progress=progress, suites=sizes.get("suites")))
 
 
 def study_world(profile: str, world: str = "", root: str | Path = "data/worlds", progress: bool = False) -> Path:
@@ -91,10 +91,12 @@ def configs(sizes: dict, world: Path, **fixed) -> list[TrainConfig]:
             for point, seed in itertools.product(points, sizes["seeds"])]
 
 
-def run_grid(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path, progress: bool = True) -> list[dict]:
-    """train_or_load every config (a progress bar over runs; stored runs load in milliseconds)."""
+def run_grid(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path, progress: bool = True,
+             suites: list[str] | None = None) -> list[dict]:
+    """train_or_load every config, evaluated on `suites` (None = all; a progress bar over runs;
+    stored runs load in milliseconds)."""
     bar = tqdm(cfgs, desc="runs (train or load)", unit="run", disable=not progress)
-    return [train_or_load(cfg, runs_dir=runs_dir, world=world, progress=False) for cfg in bar]
+    return [train_or_load(cfg, runs_dir=runs_dir, world=world, progress=False, suites=suites) for cfg in bar]
 
 
 def tidy(runs: list[dict]) -> pd.DataFrame:
@@ -105,7 +107,7 @@ def tidy(runs: list[dict]) -> pd.DataFrame:
         row = {"run": Path(r["dir"]).name, "model": cfg["model"], "seed": cfg["seed"], "pool": s["pool_pairs"],
                "samples": s["samples"], "epochs": s["samples"] / s["pool_pairs"], "batch_size": cfg["batch_size"],
                "gflops_per_sample": s["train_gflops_per_sample"], "pflops": s["total_pflops"],
-               "train_seconds": s["seconds"]}
+               "image_size": s["image_size"], "train_seconds": s["seconds"]}
         row.update({name: 100 * r["eval"][key] for key, name in METRICS.items() if key in r["eval"]})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -128,7 +130,7 @@ def recorded_runs(runs_dir: str | Path, world: Path) -> list[dict]:
     reads them all): the same dicts as train_or_load, without training anything."""
     out = []
     for summary in sorted(Path(runs_dir).glob("*/summary.json")):
-        ev = recorded_eval(summary.parent, world)
+        ev = recorded_eval(summary.parent, world, suites=["id"])  # any evaluation that scored zero-shot
         if ev is not None:
             out.append(run_record(summary.parent, ev))
     return out
@@ -161,8 +163,10 @@ def scale(profile: str, world: Path, table: pd.DataFrame) -> str:
     seeds = table.groupby([c for c in ("model", "pool", "samples") if c in table])["seed"].nunique()
     n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
     models = ", ".join(f"`{m}`" for m in dict.fromkeys(table["model"]))
+    fed = sorted(set(table["image_size"]) - {info["config"]["image_size"]}) if "image_size" in table else []
+    fed = f", fed to the towers at {', '.join(map(str, fed))} px (resized on the fly)" if fed else ""
     return (f"**Scale:** profile `{profile}`; world `{world}` ({info['counts']['classes']} classes, "
-            f"{info['counts']['train']:,} training pairs at {info['config']['image_size']} px); {models}; "
+            f"{info['counts']['train']:,} training pairs at {info['config']['image_size']} px{fed}); {models}; "
             f"batch {', '.join(map(str, sorted(table['batch_size'].unique())))}; "
             f"{table['samples'].min():,}-{table['samples'].max():,} samples seen; "
             f"{n} seed(s) per point; {len(table)} runs, {table['train_seconds'].sum() / 60:.1f} minutes of "

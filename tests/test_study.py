@@ -87,3 +87,30 @@ def test_floor_note_counts_runs_at_chance(tiny_world):  # 10 classes: chance 10%
     note = study.floor_note(table, tiny_world)
     assert note.startswith("2 of 3 runs score within 1 point of chance (10.0%)") and "400" in note
     assert study.floor_note(table.iloc[2:], tiny_world).startswith("Every run scores more than 1 point above")
+
+
+def test_a_recorded_evaluation_serves_the_suites_it_covers(tmp_path):
+    import json
+
+    from clipstudy.evaluate import EVAL_VERSION
+    from clipstudy.runs import data_identity, recorded_eval
+
+    world = tmp_path / "world"
+    world.mkdir()
+    (world / "world.json").write_text(json.dumps({"suites": {}}))
+    run = tmp_path / "run"
+    run.mkdir()
+
+    def record(suites, version=EVAL_VERSION):
+        entry = {"metrics": {"id/top1": 0.5}, "version": version, "world": data_identity(world), "suites": suites}
+        (run / "eval.json").write_text(json.dumps({str(world): entry}))
+
+    record(["id", "probe", "retrieval"])  # a chapter that scores only what its claims use
+    assert recorded_eval(run, world, ["id"]) == {"id/top1": 0.5}
+    assert recorded_eval(run, world, ["retrieval", "id"]) is not None
+    assert recorded_eval(run, world) is None  # all suites were not scored
+    assert recorded_eval(run, world, ["id", "shift-openmoji"]) is None
+    record(None)  # every suite
+    assert recorded_eval(run, world, ["id"]) is not None and recorded_eval(run, world) is not None
+    record(None, version=EVAL_VERSION - 1)  # an older protocol is redone
+    assert recorded_eval(run, world, ["id"]) is None
