@@ -50,3 +50,13 @@ def test_findings_compare_a_lever_at_the_budget_it_has(results):
 def test_ablation_table_carries_time_and_fit_gap(results):
     table = calibration.ablation_table(results)
     assert {"train s", "fit gap", "vs base"} <= set(table.columns)
+
+
+def test_rows_of_other_settings_stay_history(tmp_path):
+    now = {**_row("lr 5e-4", 16_384, 0, 0.06), "settings": calibration.resolve("lr 5e-4")}
+    old = {**_row("lr 5e-4", 65_536, 0, 0.42), "settings": {**calibration.resolve("lr 5e-4"), "world": {"pairs": 1}}}
+    gone = {**_row("lr 5e-4", 65_536, 1, 0.42), "lever": "a lever no longer screened"}
+    path = tmp_path / "calibration.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (now, old, gone)))
+    table = calibration.load_results(path)
+    assert list(zip(table["lever"], table["samples"])) == [("lr 5e-4", 16_384)]
