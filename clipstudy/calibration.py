@@ -190,14 +190,28 @@ TARGETS = [("zero-shot", 16_384, 20.0, "learns within a minute"), ("zero-shot", 
            ("i2t R@1", 65_536, 25.0, "retrieval is a real task")]
 
 
+def confirmed(results: pd.DataFrame, seeds: int = 3) -> list[str]:
+    """Side rows screened with at least `seeds` seeds at every budget they ran (e.g. image size)."""
+    side = results[(results["kind"] == "side") & ~results["lever"].map(lambda name: "check" in LEVERS[name])]
+    n = side.groupby(["lever", "samples"], sort=False)["seed"].nunique().groupby("lever", sort=False).min()
+    return [name for name in n.index if n[name] >= seeds]
+
+
+def time_ratio(results: pd.DataFrame, lever: str, samples: int = 65_536) -> float:
+    """A row's mean training time over the reference recipe's, at the same samples seen."""
+    t = results[results["samples"] == samples].groupby("lever")["train_seconds"].mean()
+    return float(t[lever] / t[reference()])
+
+
 def reference() -> str:
     """The last path lever: today's defaults."""
     return [name for name, lever in LEVERS.items() if lever["kind"] == "path"][-1]
 
 
-def targets(results: pd.DataFrame) -> pd.DataFrame:
-    """The reference recipe against the targets: reached (mean over seeds), sd, n, met."""
-    ref = results[results["lever"] == reference()]
+def targets(results: pd.DataFrame, lever: str | None = None) -> pd.DataFrame:
+    """A row's runs (default: the reference recipe) against the targets: reached (mean over
+    seeds), sd, n, met. The small-pool target is the reference recipe's alone."""
+    ref = results[results["lever"] == (lever or reference())]
     rows = []
     for metric, samples, threshold, what in TARGETS:
         vals = ref.loc[ref["samples"] == samples, metric]
@@ -205,7 +219,7 @@ def targets(results: pd.DataFrame) -> pd.DataFrame:
                      "reached": round(vals.mean(), 1) if len(vals) else None,
                      "sd": round(vals.std(), 1) if len(vals) > 1 else None, "n": len(vals),
                      "met": bool(len(vals) and vals.mean() >= threshold)})
-    small = [(name, lever) for name, lever in LEVERS.items() if lever.get("check") == "fit/gap"]
+    small = [(name, row) for name, row in LEVERS.items() if row.get("check") == "fit/gap" and lever is None]
     for name, lever in small:  # small pools overfit: the gap of the small pool minus the whole pool's, per seed
         at = lever["budgets"][0]
         pair = results[results["samples"] == at].pivot_table(index="seed", columns="lever", values="fit gap")

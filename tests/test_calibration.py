@@ -60,3 +60,13 @@ def test_rows_of_other_settings_stay_history(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in (now, old, gone)))
     table = calibration.load_results(path)
     assert list(zip(table["lever"], table["samples"])) == [("lr 5e-4", 16_384)]
+
+
+def test_side_rows_with_three_seeds_meet_the_same_targets(results):
+    rows = [{**_row("48 px images", 65_536, s, 0.55), "train_seconds": 20.0} for s in range(3)]
+    table = calibration.pd.concat([results, calibration.pd.DataFrame(rows).assign(**{"zero-shot": 55.0})])
+    assert calibration.confirmed(table) == ["48 px images"]  # not the 1-seed rows, nor the overfit check
+    assert calibration.time_ratio(table, "48 px images") == pytest.approx(2.0)
+    met = calibration.targets(table, "48 px images").set_index("target")["met"]
+    assert met["zero-shot at 65,536 >= 50%"] and not met["zero-shot at 16,384 >= 20%"]
+    assert not met.index.str.contains("fit gap").any()
