@@ -9,8 +9,8 @@ sprite of a 64 px world), a warm one ~10 ms.
 
 Four styles install from PyPI and are always there (`required`); two come from npm (`NPM_STYLES`:
 Noto Color Emoji as `@iconify-json/noto` SVGs, Fluent flat from `fluentui-emoji`), fetched once
-into data/cache/npm by `fetch_npm_styles()` (`make setup`, `python -m clipstudy world styles`)
-and used when present.
+into data/cache/npm by `fetch_npm_styles()` (`make book` and `make test` call
+`python -m clipstudy world styles --fetch`) and used when present.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import json
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -29,6 +30,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from clipstudy import npm
 from clipstudy.world.classes import GENERATOR_VERSION, TABLE, EmojiClass, load_classes
 
 SUPERSAMPLE = 2  # vector art and fonts render at >= 2x the sprite size, then LANCZOS down
@@ -190,16 +192,12 @@ NPM_STYLES = {
 
 def fetch_npm_styles() -> list[str]:
     """Fetch the npm styles' art (once; ~25 MB from the registry or npm's cache) -> their names."""
-    from clipstudy import npm
-
     for style, (spec, integrity, patterns) in NPM_STYLES.items():
         npm.unpack(spec, integrity, patterns, f"the {style!r} emoji art")
     return list(NPM_STYLES)
 
 
 def _npm_folder(style: str) -> Path | None:
-    from clipstudy import npm
-
     folder = npm.folder(NPM_STYLES[style][0])
     return folder if (folder / npm.STAMP).is_file() else None
 
@@ -207,8 +205,6 @@ def _npm_folder(style: str) -> Path | None:
 @functools.lru_cache(maxsize=1)
 def _iconify(folder: Path) -> tuple[dict, dict]:
     """(icons.json, chars.json) of an Iconify icon set: icon bodies by name, names by code points."""
-    import json
-
     return json.loads((folder / "icons.json").read_text()), json.loads((folder / "chars.json").read_text())
 
 
