@@ -116,7 +116,7 @@ def data_quantity(table: pd.DataFrame, chance: float) -> list[dict]:
     ]
     # why (our check, not a claim of the paper): at equal samples seen, repeating a small pool
     # fits its own pairs beyond held-out scenes more than one pass over a pool that large
-    seen = small * many
+    seen = int(round(small * many))  # epochs are floats (samples / pool)
     if "fit gap" in table and seen in set(table.loc[table["epochs"] == few, "pool"]) and few == 1:
         out.append(test(table, f"(why) after {seen:,} samples, {small:,} pairs x {many:g} epochs overfit more than "
                                f"{seen:,} pairs x 1", "fit gap",

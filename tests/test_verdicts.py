@@ -84,7 +84,7 @@ def test_data_quantity_explains_with_the_fit_gap_where_the_grid_allows():
     # pools 2 and 8 at 1 and 4 epochs: 2 x 4 = 8 samples, the samples of one pass over 8 pairs
     rows = [{"seed": s, "pool": p, "epochs": e, "zero-shot": 10.0 + p + e + s, "shifts": 3.0 + e + s,
              "fit gap": gap + 0.5 * s}
-            for s in range(3) for p, e, gap in ((2, 1, 1.0), (2, 4, 25.0), (8, 1, 2.0), (8, 4, 9.0))]
+            for s in range(3) for p, e, gap in ((2, 1.0, 1.0), (2, 4.0, 25.0), (8, 1.0, 2.0), (8, 4.0, 9.0))]
     claims = verdicts.data_quantity(pd.DataFrame(rows), chance=1.0)
     why = claims[2]
     assert why["metric"] == "fit gap" and why["claim"].startswith("(why) after 8 samples, 2 pairs x 4 epochs")
