@@ -6,7 +6,7 @@ evaluate it on its world's suites, append one JSON line per run to the results f
 Runs go through the result store (data/runs), so a repeated call trains only what is missing and
 a row already in the results file is not written twice. Cost on 2 CPU cores (bf16): a vit-ti-8
 run of 16k / 64k / 256k samples takes ~0.3 / 1 / 3.5 minutes with its evaluation; the whole
-screen ~26 minutes. Run nothing else that trains meanwhile: two torch processes on 2 cores
+screen ~55 minutes (50 distinct runs). Run nothing else that trains meanwhile: two torch processes on 2 cores
 slow each other down far more than 2x (measured: one run fell from ~1,300 to ~7 samples/s).
 """
 

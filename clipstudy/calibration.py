@@ -169,7 +169,7 @@ def scale(results: pd.DataFrame) -> str:
     """The page's scale sentence."""
     if results.empty:
         return ("**No calibration results yet**: run `.venv/bin/python benchmarks/calibrate.py` "
-                "(~26 minutes on 2 CPU cores) to write them.")
+                "(~55 minutes on 2 CPU cores) to write them.")
     distinct = results.drop_duplicates("run")  # a prompts-only lever re-reads its base's runs
     minutes = distinct["train_seconds"].sum() / 60
     seeds = results.groupby(["lever", "samples"])["seed"].nunique()
