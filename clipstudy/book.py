@@ -151,8 +151,8 @@ REQUIRE_PATHS_JS = """(function () {
 
 
 def fetch_widget_js(dest: Path) -> None:
-    """Fill `dest` with WIDGET_JS's files, unpacked from `npm pack` tarballs checked against their
-    integrity (clipstudy.npm). Skipped when `dest` holds these versions already."""
+    """Copy WIDGET_JS's files into `dest`, from `npm pack` tarballs checked against their integrity
+    and unpacked once into the npm cache (clipstudy.npm)."""
     dest.mkdir(parents=True, exist_ok=True)
     for spec, (integrity, patterns) in WIDGET_JS.items():
         files = npm.unpack(spec, integrity, patterns, "the ipywidgets JavaScript the book serves")

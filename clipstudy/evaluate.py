@@ -410,4 +410,3 @@ def fit_gap(model: torch.nn.Module, tokenizer: Tokenizer, world_dir: str | Path,
     heldout = retrieval(model, tokenizer, held.images[:k], [caps[:1] for caps in held.captions[:k]], batch_size,
                         device, ks=(1,), precision=precision)["i2t_r1"]
     return {"fit/train_i2t_r1": train, "fit/heldout_i2t_r1": heldout, "fit/gap": train - heldout}
-

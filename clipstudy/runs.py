@@ -41,9 +41,10 @@ def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None 
     precision = resolve_precision("auto", "cpu")
     result = evaluate_world(model, tokenizer, world, suites=suites, batch_size=batch_size, progress=progress,
                             precision=precision)
+    info = load_world_info(world)
     if (suites is None or "retrieval" in suites) and Path(world).resolve() == trained_on.resolve() \
-            and "retrieval" in load_world_info(world)["suites"]:
-        pool = cfg["train"]["data_limit"] or load_world_info(world)["config"]["pairs"]
+            and "retrieval" in info["suites"]:
+        pool = cfg["train"]["data_limit"] or info["config"]["pairs"]
         result.update(fit_gap(model, tokenizer, world, pool, batch_size=batch_size, precision=precision))
     path = run / "eval.json"
     record = json.loads(path.read_text()) if path.is_file() else {}
