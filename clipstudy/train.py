@@ -21,7 +21,10 @@ Text side (the calibration page): by default a word vocabulary of the data's own
 world's tokenizer.json) and 16-token captions, as paper A's own vocabulary and 16 tokens;
 `vocab="bpe", context_length=32` is open_clip's BPE as the chapters ran before calibration.
 
-Seams for later issues (each is a config choice, not a new trainer): `loss` (SigLIP),
+Losses: `loss="clip"` (softmax over the batch) or `"siglip"` (a sigmoid per pair, open_clip's
+SigLipLoss, logit scale from 10 and bias from -10, both learned).
+
+Seams for later issues (each is a config choice, not a new trainer):
 model `overrides` (FLIP patch dropout, token merging), `augment` (uint8 batch augmentation
 between `batch_indices` and `to_model_input`), frozen/pre-trained towers (parameter groups in
 `_param_groups`), exact resume (the data order is a pure function of seed and sample count,
@@ -75,8 +78,8 @@ class TrainConfig:
     grad_clip: float = 1.0  # max global grad norm; 0 = off
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto = bf16 autocast where the device multiplies bf16 natively, else fp32
     compile: bool = False  # torch.compile the model: ~1.1-1.2x faster steps after a one-off compile (~50 s on 2 cores, cached after)
-    loss: Literal["clip"] = "clip"  # contrastive loss with learnable temperature (open_clip ClipLoss)
-    temperature: float = 0.07  # initial softmax temperature (logit scale 1/T; CLIP: 0.07)
+    loss: Literal["clip", "siglip"] = "clip"  # clip: softmax contrastive (open_clip ClipLoss); siglip: pairwise sigmoid with a learnable bias (SigLipLoss, bias init -10)
+    temperature: float = 0.07  # initial temperature (logit scale 1/T; CLIP: 0.07); siglip runs start at 0.1 (scale 10, SigLIP's t' = log 10) while this is left at 0.07
     learn_temperature: bool = True  # False holds it fixed at `temperature`
     vocab: Literal["world", "bpe"] = "world"  # world: a word per token, fitted to the data's captions; bpe: open_clip's 49k BPE
     context_length: int = 16  # caption tokens incl. start/end (paper A: 16; open_clip: 77)
@@ -134,11 +137,24 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opti
 
 
 def make_loss(cfg: TrainConfig):
-    import open_clip
+    from open_clip.loss import ClipLoss, SigLipLoss  # SigLipLoss is not re-exported by open_clip 3.3
 
-    if cfg.loss == "clip":
-        return open_clip.ClipLoss()
-    raise ConfigError(f"loss={cfg.loss!r} is not implemented; valid: ['clip']")
+    losses = {"clip": ClipLoss, "siglip": SigLipLoss}
+    if cfg.loss not in losses:
+        raise ConfigError(f"loss={cfg.loss!r} is not implemented; valid: {list(losses)}")
+    return losses[cfg.loss]()
+
+
+SIGLIP_INIT = {"temperature": 0.1, "bias": -10.0}  # SigLIP: t' = log 10, b = -10, both learned
+
+
+def logit_init(cfg: TrainConfig) -> dict:
+    """The model overrides that start the loss's logit scale (and SigLIP's bias) where the run asks."""
+    temperature = SIGLIP_INIT["temperature"] if cfg.loss == "siglip" and cfg.temperature == 0.07 else cfg.temperature
+    out = {"init_logit_scale": math.log(1 / temperature)} if temperature != 0.07 else {}
+    if cfg.loss == "siglip":
+        out["init_logit_bias"] = SIGLIP_INIT["bias"]
+    return out
 
 
 def text_side(cfg: TrainConfig, captions: list[str]) -> tuple[Callable, dict]:
@@ -209,8 +225,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     out, run = _prepare_out(cfg)
 
     tokenizer, overrides = text_side(cfg, pairs.captions)
-    if cfg.temperature != 0.07:
-        overrides["init_logit_scale"] = math.log(1 / cfg.temperature)
+    overrides.update(logit_init(cfg))
     torch.manual_seed(cfg.seed)
     model = models.create_model(cfg.model, image_size=image_size, **overrides).to(device)
     model.logit_scale.requires_grad_(cfg.learn_temperature)
@@ -273,6 +288,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                    "logit_scale": round(model.logit_scale.exp().item(), 3),
                    "samples_per_s": round((seen - last_samples) / (now - last_t), 2),
                    "seconds": round(now - start, 2), "gflops": round(seen * flops["train_gflops"], 3)}
+            if model.logit_bias is not None:
+                row["logit_bias"] = round(model.logit_bias.item(), 3)
             log.write(json.dumps(row) + "\n")
             log.flush()
             bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}")

@@ -155,3 +155,41 @@ def test_learning_curve_is_recorded_during_training(world, tmp_path):
     run = train_or_load(cfg, runs_dir=tmp_path, progress=False)
     assert [r["samples"] for r in run["curve"]] == [128, 256, 320]  # each crossing, and the end
     assert all(0 <= r["id_top1"] <= 1 and r["images"] == 40 for r in run["curve"])
+
+
+def test_siglip_loss_is_the_pairwise_sigmoid_formula():
+    from clipstudy.train import make_loss
+
+    g = torch.Generator().manual_seed(0)
+    img = torch.nn.functional.normalize(torch.randn(6, 8, generator=g), dim=-1)
+    txt = torch.nn.functional.normalize(torch.randn(6, 8, generator=g), dim=-1)
+    scale, bias = torch.tensor(10.0), torch.tensor(-10.0)
+    loss = make_loss(TrainConfig(loss="siglip"))(img, txt, scale, bias, output_dict=True)["contrastive_loss"]
+    # SigLIP (Zhai et al. 2023): -1/|B| sum_i sum_j log sigmoid(z_ij (t x_i.y_j + b)), z = +1 on the diagonal, -1 off it
+    z = 2 * torch.eye(6) - 1
+    formula = -torch.nn.functional.logsigmoid(z * (scale * img @ txt.T + bias)).sum() / 6
+    assert loss.item() == pytest.approx(formula.item(), rel=1e-6)
+
+
+def test_siglip_run_learns_its_scale_and_bias(world, tmp_path):
+    cfg = TrainConfig(data=str(world), model="vit-ti-8", samples=640, batch_size=64, warmup=0, loss="siglip",
+                      log_every=1)
+    run = train_or_load(cfg, runs_dir=tmp_path, progress=False)
+    first, last = run["metrics"][0], run["metrics"][-1]
+    assert run["config"]["model_overrides"]["init_logit_bias"] == -10.0
+    assert first["logit_scale"] == pytest.approx(10.0, abs=0.1) and first["logit_bias"] == pytest.approx(-10.0, abs=0.1)
+    assert last["logit_bias"] != first["logit_bias"]  # both learned
+    assert last["loss"] < first["loss"]
+    model, _, _ = load_run(run["dir"])  # the checkpoint carries the bias
+    assert model.logit_bias is not None and model.logit_bias.item() == pytest.approx(last["logit_bias"], abs=1e-3)
+
+
+def test_logit_init_follows_the_loss_unless_the_temperature_is_set():
+    import math
+
+    from clipstudy.train import logit_init
+
+    assert logit_init(TrainConfig()) == {}  # CLIP's 0.07 is open_clip's own default
+    assert logit_init(TrainConfig(loss="siglip")) == {"init_logit_scale": math.log(10), "init_logit_bias": -10.0}
+    assert logit_init(TrainConfig(loss="siglip", temperature=0.05))["init_logit_scale"] == pytest.approx(math.log(20))
+    assert logit_init(TrainConfig(temperature=0.03)) == {"init_logit_scale": math.log(1 / 0.03)}
