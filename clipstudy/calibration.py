@@ -220,13 +220,11 @@ def targets(results: pd.DataFrame, lever: str | None = None) -> pd.DataFrame:
                      "sd": round(vals.std(), 1) if len(vals) > 1 else None, "n": len(vals),
                      "met": bool(len(vals) and vals.mean() >= threshold)})
     small = [(name, row) for name, row in LEVERS.items() if row.get("check") == "fit/gap" and lever is None]
-    for name, lever in small:  # small pools overfit: the gap of the small pool minus the whole pool's, per seed
-        at = lever["budgets"][0]
-        pair = results[results["samples"] == at].pivot_table(index="seed", columns="lever", values="fit gap")
-        whole = reference()
-        diff = (pair[name] - pair[whole]).dropna() if {name, whole} <= set(pair.columns) else pd.Series(dtype=float)
-        ci = verdicts.interval(diff)
-        rows.append({"target": f"fit gap, {lever['train']['data_limit']:,}-pair pool - whole pool, at {at:,} > 0",
+    for name, row in small:  # small pools overfit: the gap of the small pool minus the whole pool's, per seed
+        at = row["budgets"][0]
+        ci = verdicts.interval(verdicts.contrast(results, "fit gap", [(+1, {"lever": name, "samples": at}),
+                                                                      (-1, {"lever": reference(), "samples": at})]))
+        rows.append({"target": f"fit gap, {row['train']['data_limit']:,}-pair pool - whole pool, at {at:,} > 0",
                      "why": "small pools overfit (train-vs-held-out i2t R@1, points; 95% t-interval "
                             f"[{ci['low']:.1f}, {ci['high']:.1f}])" if ci["n"] > 1 else "small pools overfit",
                      "reached": round(ci["effect"], 1) if ci["n"] else None,
@@ -271,8 +269,7 @@ def findings(results: pd.DataFrame) -> str:
                              f"{first_row['samples']:,} samples ({first_row['samples'] // pool:,} epochs of {pool} pairs; "
                              f"chance 4.16): the recipe can memorise a small pool.")
             continue
-        shared = sorted(set(mean.loc[name].index) & set(mean.loc[base].index)) if base in mean.index.get_level_values(0) \
-            and name in mean.index.get_level_values(0) else []
+        shared = sorted(n for lev, n in mean.index if lev == name and (base, n) in mean.index)
         if not shared:
             continue
         n_at = at if at in shared else shared[-1]  # the chapters' 64k, else the lever's largest budget
