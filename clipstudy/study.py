@@ -104,13 +104,36 @@ def tidy(runs: list[dict]) -> pd.DataFrame:
     rows = []
     for r in runs:
         cfg, s = r["config"]["train"], r["summary"]
-        row = {"run": Path(r["dir"]).name, "model": cfg["model"], "seed": cfg["seed"], "pool": s["pool_pairs"],
+        row = {"run": Path(r["dir"]).name, "model": cfg["model"], "strategy": strategy(cfg), "seed": cfg["seed"],
+               "pool": s["pool_pairs"],
                "samples": s["samples"], "epochs": s["samples"] / s["pool_pairs"], "batch_size": cfg["batch_size"],
                "gflops_per_sample": s["train_gflops_per_sample"], "pflops": s["total_pflops"],
                "image_size": s["image_size"], "train_seconds": s["seconds"]}
         row.update({name: 100 * r["eval"][key] for key, name in METRICS.items() if key in r["eval"]})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def strategy(train: dict) -> str:
+    """A run's training strategy as the papers name it, from its config's `train` fields:
+    'CLIP', 'SLIP', 'FLIP', 'CLIP+Aug(randaugment)', 'SigLIP+ToMe(r=2)', 'CLIP+text:minilm(locked)', ..."""
+    get = lambda key, default=None: train.get(key, default)  # noqa: E731  (runs stored before a field existed)
+    slip = get("ssl_scale", 0) > 0
+    name = "SLIP" if slip else "SigLIP" if get("loss") == "siglip" else "CLIP"
+    if slip and get("loss") == "siglip":
+        name += "+SigLIP"
+    parts = [name]
+    if get("patch_dropout", 0):
+        flip = "FLIP" if get("patch_dropout") == 0.5 else f"FLIP({get('patch_dropout'):g})"
+        parts = [flip] if name == "CLIP" else [name, flip]  # FLIP is CLIP with patch dropout
+    if get("tome_r", 0):
+        parts.append(f"ToMe(r={get('tome_r')}{', decreasing' if get('tome_schedule') == 'decreasing' else ''})")
+    if get("augment", "none") != "none" and not (slip and get("augment") == "crop_flip"):
+        parts.append(f"Aug({get('augment')})")
+    for tower in ("image", "text"):
+        if get(f"pretrained_{tower}"):
+            parts.append(f"{tower}:{get(f'pretrained_{tower}')}" + ("(locked)" if get(f"lock_{tower}") else ""))
+    return "+".join(parts)
 
 
 def aggregate(table: pd.DataFrame, by: list[str], metrics: list[str] | None = None) -> pd.DataFrame:

@@ -24,11 +24,18 @@ world's tokenizer.json) and 16-token captions, as paper A's own vocabulary and 1
 Losses: `loss="clip"` (softmax over the batch) or `"siglip"` (a sigmoid per pair, open_clip's
 SigLipLoss, logit scale from 10 and bias from -10, both learned).
 
-Seams for later issues (each is a config choice, not a new trainer):
-model `overrides` (FLIP patch dropout, token merging), `augment` (uint8 batch augmentation
-between `batch_indices` and `to_model_input`), frozen/pre-trained towers (parameter groups in
-`_param_groups`), exact resume (the data order is a pure function of seed and sample count,
-and the checkpoint carries the optimizer state), torchrun (the loss already takes a world size).
+Training strategies are fields of this one config, each off at its default (chapters 5-7):
+`patch_dropout` (FLIP), `augment` (the CLIP view's uint8 batch augmentation, clipstudy/augment.py),
+`ssl_scale` (SLIP: a SimCLR loss on two more views, lightly's head and NT-Xent), `tome_r` /
+`tome_schedule` (token merging, clipstudy/tome.py, in training and at evaluation),
+`pretrained_image` (a SimCLR tower pre-trained on the pool's images, clipstudy/pretrain.py),
+`pretrained_text` (the MiniLM sentence encoder) and `lock_image` / `lock_text` (LiT: the
+pre-trained body frozen, its projection trained). The FLOPs the run records count what training
+runs: FLIP's kept patches, ToMe's merged tokens, SLIP's extra views, no backward through a locked tower.
+
+Seams for later issues: exact resume (the data order is a pure function of seed and sample
+count, and the checkpoint carries the optimizer state; the augmentation generator's state is
+not saved yet), torchrun (the loss already takes a world size).
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from clipstudy import __version__, models
+from clipstudy import __version__, augment, models, pretrain, tome
 from clipstudy import tokenizer as word_vocab
 from clipstudy.compute import autocast, resolve_device, resolve_precision
 from clipstudy.config import ConfigError, to_dict
@@ -81,6 +88,17 @@ class TrainConfig:
     loss: Literal["clip", "siglip"] = "clip"  # clip: softmax contrastive (open_clip ClipLoss); siglip: pairwise sigmoid with a learnable bias (SigLipLoss, bias init -10)
     temperature: float = 0.07  # initial temperature (logit scale 1/T; CLIP: 0.07); siglip runs start at 0.1 (scale 10, SigLIP's t' = log 10) while this is left at 0.07
     learn_temperature: bool = True  # False holds it fixed at `temperature`
+    # training strategies (paper A's A5/A6, paper B's B1-B3), each off at its default
+    patch_dropout: float = 0.0  # FLIP: fraction of image patches dropped in training (both papers: 0.5); ViT towers; eval sees every patch
+    augment: str = "none"  # the CLIP view's uint8 batch augmentation: none | crop_flip | randaugment | stacked_randaugment | simclr (clipstudy/augment.py)
+    ssl_scale: float = 0.0  # SLIP: + ssl_scale x SimCLR loss (NT-Xent, tau 0.1) on two more views of each image (SLIP: 1.0); ~2x the image tower's compute
+    tome_r: int = 0  # token merging (ToMe): tokens merged in each ViT block; 0 = off
+    tome_schedule: Literal["constant", "decreasing"] = "constant"  # tome_r in every block, or ToMe's decreasing schedule (2 x tome_r falling linearly to 0: about as many merged in all)
+    pretrained_image: Literal["", "simclr"] = ""  # "": from scratch; simclr: the image tower first pre-trained without text on the pool's images (SimCLR, the DINO analogue)
+    pretrained_text: Literal["", "minilm"] = ""  # "": from scratch; minilm: all-MiniLM-L6-v2 (its own WordPiece tokenizer; the XLM-R analogue)
+    lock_image: bool = False  # LiT: the pre-trained image tower stays frozen (its projection to the joint space trains); no backward through it
+    lock_text: bool = False  # the same for the pre-trained text tower
+    pretrain_samples: int = 65_536  # images seen by the SimCLR pre-training of pretrained_image="simclr" (at batch_size and lr)
     vocab: Literal["world", "bpe"] = "world"  # world: a word per token, fitted to the data's captions; bpe: open_clip's 49k BPE
     context_length: int = 16  # caption tokens incl. start/end (paper A: 16; open_clip: 77)
     seed: int = 0  # model init and data order
@@ -107,6 +125,27 @@ class TrainConfig:
             raise ConfigError(f"context_length={self.context_length} is out of range; use 3..77")
         if self.model not in models.MODELS:
             raise ConfigError(f"model={self.model!r} is not registered; valid models: {sorted(models.MODELS)}")
+        self._check_strategies()
+
+    def _check_strategies(self) -> None:
+        from clipstudy.augment import AUGMENTATIONS
+
+        if not 0 <= self.patch_dropout < 1:
+            raise ConfigError(f"patch_dropout={self.patch_dropout} is out of range; use 0 <= patch_dropout < 1 (FLIP: 0.5)")
+        if self.augment not in AUGMENTATIONS:
+            raise ConfigError(f"augment={self.augment!r} is not valid; choose one of {list(AUGMENTATIONS)}")
+        if not 0 <= self.ssl_scale <= 100:
+            raise ConfigError(f"ssl_scale={self.ssl_scale} is out of range; use 0 <= ssl_scale <= 100 (SLIP: 1.0)")
+        if self.tome_r < 0 or self.pretrain_samples < 1:
+            raise ConfigError(f"need tome_r >= 0 and pretrain_samples >= 1 (got {self.tome_r}, {self.pretrain_samples})")
+        vit = models.is_vit(self.model)
+        for name, on in (("patch_dropout", self.patch_dropout > 0), ("tome_r", self.tome_r > 0)):
+            if on and not vit:
+                raise ConfigError(f"{name} needs a ViT image tower: {self.model} has no patch tokens to drop or "
+                                  f"merge; ViTs: {[m for m in models.MODELS if models.is_vit(m)]}")
+        for tower in ("image", "text"):
+            if getattr(self, f"lock_{tower}") and not getattr(self, f"pretrained_{tower}"):
+                raise ConfigError(f"lock_{tower}=true needs pretrained_{tower}: a frozen random tower learns nothing")
 
 
 def lr_at(cfg: TrainConfig, samples_seen: int) -> float:
@@ -157,10 +196,82 @@ def logit_init(cfg: TrainConfig) -> dict:
     return out
 
 
+def make_model(cfg: TrainConfig, image_size: int, overrides: dict, device: torch.device, progress: bool = False):
+    """The run's CLIP: open_clip's model as `overrides` say, a pre-trained image tower loaded,
+    token merging patched in, locked towers frozen (their projections train), on `device`."""
+    torch.manual_seed(cfg.seed)
+    model = models.create_model(cfg.model, image_size=image_size, **overrides)
+    if cfg.pretrained_image:
+        model.visual.load_state_dict(pretrain.image_tower(cfg, image_size, device, progress))
+    if cfg.tome_r:
+        tome.apply(model, tome_schedule(cfg))
+    for tower in ("image", "text"):
+        if getattr(cfg, f"lock_{tower}"):
+            for _, p in models.tower_parameters(model, tower, include_projection=False):
+                p.requires_grad_(False)
+    model.logit_scale.requires_grad_(cfg.learn_temperature)
+    return model.to(device)
+
+
+def locked_eval_mode(cfg: TrainConfig, model) -> None:
+    """A locked tower runs as at inference (LiT): no dropout (MiniLM's 0.1), batch-norm statistics
+    kept; FLIP's patch dropout stays on, as it is part of the strategy, not of the tower."""
+    if cfg.lock_text:
+        (model.text if hasattr(model, "text") else model.transformer).eval()
+    if cfg.lock_image:
+        model.visual.eval()
+        if cfg.patch_dropout:
+            model.visual.patch_dropout.train()
+
+
+def tome_schedule(cfg: TrainConfig) -> list[int]:
+    """Tokens merged in each block of the run's ViT (before clamping to what a block can merge)."""
+    layers = models.model_config(cfg.model)["vision_cfg"]["layers"]
+    return tome.decreasing(cfg.tome_r, layers) if cfg.tome_schedule == "decreasing" else [cfg.tome_r] * layers
+
+
+SSL_TEMPERATURE = 0.1  # SLIP's NT-Xent tau
+
+
+def make_ssl_head(cfg: TrainConfig) -> torch.nn.Module:
+    """SLIP's projector, scaled to our towers: an MLP with batch norm, embed -> 4 x embed ->
+    4 x embed -> embed (SLIP: 768 -> 4096 -> 4096 -> 256), on the image embedding (SLIP puts it on
+    the trunk before the CLIP projection; open_clip's towers end in that projection)."""
+    from lightly.models.modules import SimCLRProjectionHead
+
+    dim = models.model_config(cfg.model)["embed_dim"]
+    return SimCLRProjectionHead(input_dim=dim, hidden_dim=4 * dim, output_dim=dim, num_layers=3)
+
+
+def ssl_loss(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """SimCLR's NT-Xent between the two views' projections (lightly's NTXentLoss, tau 0.1)."""
+    from lightly.loss import NTXentLoss
+
+    return NTXentLoss(temperature=SSL_TEMPERATURE)(z1.float(), z2.float())
+
+
+def train_flops(cfg: TrainConfig, model, ssl_head, image_size: int, context_length: int) -> dict:
+    """GFLOPs per training sample on paper A's compute axis: each tower's forward as training
+    runs it (FLIP's kept patches, ToMe's merged tokens), x3 where it trains (backward = 2x the
+    forward), x1 where it is locked (no backward through it); SLIP adds two image views and its
+    projector, trained."""
+    f = models.flops_per_sample(model, image_size, context_length, training=True)
+    image, text = f["image_gflops"], f["text_gflops"]
+    train = (1 if cfg.lock_image else 3) * image + (1 if cfg.lock_text else 3) * text
+    if ssl_head is not None:
+        full = models.flops_per_sample(model, image_size, context_length)["image_gflops"]  # views keep every patch
+        head = 2 * sum(p.numel() for n, p in ssl_head.named_parameters() if p.ndim == 2) / 1e9  # multiply-adds x2
+        train += 3 * 2 * (full + head)
+    return {**f, "train_gflops": train}
+
+
 def text_side(cfg: TrainConfig, captions: list[str]) -> tuple[Callable, dict]:
     """The run's tokenizer and the text-tower overrides it needs. `vocab="world"`: the data's
     own word vocabulary (a world folder's tokenizer.json, fitted to its whole pool when it was
     built, so every run on a world shares one vocabulary), else one fitted to `captions`."""
+    if cfg.pretrained_text:  # the pre-trained tower's own tokenizer
+        return (models.text_tower_tokenizer(cfg.pretrained_text, cfg.context_length),
+                models.text_tower_overrides(cfg.pretrained_text, cfg.context_length))
     if cfg.vocab == "bpe":
         return models.get_tokenizer(cfg.model, cfg.context_length), {"context_length": cfg.context_length}
     if word_vocab.exists(cfg.data):
@@ -226,13 +337,18 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
 
     tokenizer, overrides = text_side(cfg, pairs.captions)
     overrides.update(logit_init(cfg))
-    torch.manual_seed(cfg.seed)
-    model = models.create_model(cfg.model, image_size=image_size, **overrides).to(device)
-    model.logit_scale.requires_grad_(cfg.learn_temperature)
-    flops = models.flops_per_sample(model, image_size, tokenizer.context_length)
+    if cfg.patch_dropout:
+        overrides["patch_dropout"] = cfg.patch_dropout
+    model = make_model(cfg, image_size, overrides, device, progress)
+    ssl_head = make_ssl_head(cfg).to(device) if cfg.ssl_scale else None
+    trained = torch.nn.ModuleList([model, ssl_head]) if ssl_head is not None else model  # what the optimizer steps
+    flops = train_flops(cfg, model, ssl_head, image_size, tokenizer.context_length)
     loss_fn = make_loss(cfg)
-    optimizer = make_optimizer(cfg, model)
+    optimizer = make_optimizer(cfg, trained)
     step_model = torch.compile(model) if cfg.compile else model  # `model` keeps the plain weights
+    augment_clip = augment.make(cfg.augment)
+    augment_ssl = augment.make("simclr") if ssl_head is not None else None
+    generator = torch.Generator().manual_seed(cfg.seed)  # the augmentations' draws: reproducible per seed
 
     (run / "config.json").write_text(json.dumps(
         {"train": to_dict(cfg), "image_size": image_size, "pool_pairs": len(pairs),
@@ -245,7 +361,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     log = (run / "metrics.jsonl").open("w")
     bar = tqdm(total=steps * cfg.batch_size, unit="sample", unit_scale=True, disable=not progress,
                desc=f"train {cfg.model}")
-    model.train()
+    trained.train()
+    locked_eval_mode(cfg, model)
     start = last_t = time.perf_counter()
     last_samples, loss_value = 0, float("nan")
     pool_tokens = tokenize_pool(tokenizer, pairs.captions, progress)  # in the run's time, as a step's was
@@ -261,18 +378,23 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
 
         images, text = next(data)
         # uint8 to the device first: a quarter of the bytes to copy, and on a GPU the float
-        # conversion and any resize run there
-        x = to_model_input(torch.as_tensor(images).to(device, non_blocking=True), image_size)  # (B, 3, S, S)
+        # conversion, augmentation and any resize run there
+        images = torch.as_tensor(images).to(device, non_blocking=True)  # (B, H, W, 3) uint8
+        x = to_model_input(augment_clip(images, generator), image_size)  # (B, 3, S, S)
         t = text.to(device, non_blocking=True)  # (B, context_length)
         with autocast(device, precision):
             out_dict = step_model(x, t)  # image_features, text_features, logit_scale (all normalised)
             losses = loss_fn(**out_dict, output_dict=True)
+            if ssl_head is not None:  # SLIP: SimCLR between two more views of the same images
+                views = [to_model_input(augment_ssl(images, generator), image_size) for _ in range(2)]
+                z = [ssl_head(step_model.encode_image(v)) for v in views]  # (B, ssl dim) each
+                losses["ssl_loss"] = cfg.ssl_scale * ssl_loss(*z)
             loss = sum(losses.values())
 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(trained.parameters(), cfg.grad_clip)
         optimizer.step()
         with torch.no_grad():  # CLIP clamps the temperature at 100 to keep training stable
             model.logit_scale.clamp_(0, math.log(100))
@@ -290,6 +412,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                    "seconds": round(now - start, 2), "gflops": round(seen * flops["train_gflops"], 3)}
             if model.logit_bias is not None:
                 row["logit_bias"] = round(model.logit_bias.item(), 3)
+            if "ssl_loss" in losses:
+                row["ssl_loss"] = round(losses["ssl_loss"].item(), 5)
             log.write(json.dumps(row) + "\n")
             log.flush()
             bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}")

@@ -1,0 +1,126 @@
+"""Training strategies as TrainConfig fields (FLIP, SLIP, augmentation, token merging, pre-trained
+and locked towers): each one's defining behaviour, through the one trainer. ~40 s on 2 cores.
+(SigLIP's loss: tests/test_end_to_end.py; ToMe's merging: test_tome.py; augmentations:
+test_augment.py; the MiniLM tower: test_text_tower.py.)"""
+
+import dataclasses
+
+import pytest
+import torch
+
+from clipstudy import cli, models, runs, study
+from clipstudy.config import ConfigError
+from clipstudy.runs import load_run, train_or_load
+from clipstudy.train import TrainConfig, make_model
+
+TINY = dict(model="vit-ti-8", samples=256, batch_size=64, warmup=0, log_every=1)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("strategies") / "world"
+    assert cli.main(["--quiet", "world", "build", "--out", str(out), "--classes", "40", "--pairs", "512",
+                     "--retrieval-images", "64", "--probe-per-class", "12", "--image-size", "32"]) == 0
+    return out
+
+
+def test_patch_dropout_keeps_the_requested_tokens_in_training_only():
+    model = models.create_model("vit-ti-8", image_size=32, patch_dropout=0.5)  # 16 patches + cls
+    seen = []
+    model.visual.transformer.register_forward_pre_hook(lambda _, args: seen.append(args[0].shape[1]))
+    x = torch.zeros(2, 3, 32, 32)
+    model.train()
+    model.encode_image(x)
+    model.eval()
+    model.encode_image(x)
+    assert seen == [1 + 8, 1 + 16]  # half the patches kept in training, every patch at evaluation
+    train = models.flops_per_sample(model, 32, training=True)["image_gflops"]
+    full = models.flops_per_sample(model, 32)["image_gflops"]
+    assert 0.4 < train / full < 0.6
+
+
+def test_flip_slip_and_tome_runs_count_their_compute(world, tmp_path):
+    gflops = {}
+    for name, fields in {"clip": {}, "flip": {"patch_dropout": 0.5}, "slip": {"ssl_scale": 1.0, "augment": "crop_flip"},
+                         "tome": {"tome_r": 2}}.items():
+        run = train_or_load(TrainConfig(data=str(world), **TINY, **fields), runs_dir=tmp_path, progress=False, suites=["id"])
+        gflops[name] = run["summary"]["train_gflops_per_sample"]
+        if name == "slip":  # the SSL term is in the loss and logged
+            assert all(row["ssl_loss"] > 0 and row["loss"] > row["ssl_loss"] for row in run["metrics"])
+        if name == "tome":  # merging stays on at evaluation: the reloaded model merges
+            model, _, _ = load_run(run["dir"])
+            assert model.visual.transformer.tome_r == [2, 2, 2, 2]
+    assert gflops["flip"] < gflops["tome"] < gflops["clip"] < gflops["slip"]
+    assert 1.8 < gflops["slip"] / gflops["clip"] < 3  # two more image views and the projector
+
+
+def test_a_locked_tower_gets_no_gradient_and_keeps_its_weights(world, tmp_path):
+    cfg = TrainConfig(data=str(world), out=str(tmp_path / "run"), **TINY, pretrained_text="minilm", lock_text=True)
+    from clipstudy.train import text_side
+
+    _, overrides = text_side(cfg, [])
+    model = make_model(cfg, 32, overrides, torch.device("cpu"))
+    body = dict(models.tower_parameters(model, "text", include_projection=False))
+    before = {k: v.detach().clone() for k, v in body.items()}
+    tokens = torch.randint(1, 100, (4, 16))
+    out = model(torch.zeros(4, 3, 32, 32), tokens)
+    (out["image_features"] @ out["text_features"].T).sum().backward()
+    assert all(not p.requires_grad and p.grad is None for p in body.values())
+    assert all(p.grad is not None for k, p in models.tower_parameters(model, "text") if k not in body)
+    run = train_or_load(cfg, runs_dir=tmp_path, progress=False, suites=["id"])
+    trained, _, _ = load_run(run["dir"])
+    after = dict(trained.named_parameters())
+    assert all(torch.equal(after[k], v) for k, v in before.items())  # the body as the package ships it
+    head = [k for k, _ in models.tower_parameters(trained, "text") if k not in before]
+    assert head and any(not torch.equal(after[k], dict(model.named_parameters())[k]) for k in head)  # its projection trained
+    flops = run["config"]["flops"]  # a locked tower runs forward only: 1x its forward, not 3x
+    assert flops["train_gflops"] == pytest.approx(3 * flops["image_gflops"] + flops["text_gflops"])
+    assert study.strategy(run["config"]["train"]) == "CLIP+text:minilm(locked)"
+
+
+def test_a_simclr_tower_is_pretrained_once_and_loaded(world, tmp_path):
+    cfg = TrainConfig(data=str(world), out=str(tmp_path / "run"), **TINY, pretrained_image="simclr", pretrain_samples=128,
+                      lock_image=True)
+    from clipstudy import pretrain
+
+    path = pretrain.cache_path(cfg, 32)
+    run = train_or_load(cfg, runs_dir=tmp_path, progress=False, suites=["id"])
+    assert path.is_file() and path.with_suffix(".jsonl").is_file()
+    cached = torch.load(path, weights_only=True)
+    trained, _, _ = load_run(run["dir"])
+    body = dict(models.tower_parameters(trained, "image", include_projection=False))
+    assert all(torch.equal(cached[k.removeprefix("visual.")], p) for k, p in body.items())  # locked: still the SimCLR tower
+    stamp = path.stat().st_mtime_ns
+    tuned = train_or_load(dataclasses.replace(cfg, lock_image=False), runs_dir=tmp_path, progress=False, suites=["id"])
+    assert path.stat().st_mtime_ns == stamp  # another run of the same pre-training recipe loads the cached tower
+    assert tuned["dir"] != run["dir"]
+    assert pretrain.cache_path(dataclasses.replace(cfg, seed=1), 32) != path  # each seed its own tower
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"model": "rn50", "patch_dropout": 0.5}, "patch_dropout needs a ViT image tower"),
+    ({"model": "convnext-t", "tome_r": 2}, "tome_r needs a ViT image tower"),
+    ({"patch_dropout": 1.0}, "patch_dropout=1.0 is out of range"),
+    ({"augment": "mixup"}, "augment='mixup' is not valid"),
+    ({"lock_image": True}, "lock_image=true needs pretrained_image"),
+    ({"ssl_scale": -1.0}, "ssl_scale=-1.0 is out of range"),
+    ({"tome_r": -1}, "need tome_r >= 0"),
+])
+def test_bad_strategy_combinations_are_config_errors_that_say_why(fields, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**fields).check()
+
+
+def test_new_fields_at_their_defaults_keep_every_stored_run_key(monkeypatch):
+    from clipstudy import config
+
+    cfg = TrainConfig(model="vit-ti-8")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert runs.HASHED_ALWAYS <= fields
+    key = runs.config_hash(cfg)
+    plain = config.to_dict
+    monkeypatch.setattr(config, "to_dict", lambda c: {k: v for k, v in plain(c).items()
+                                                       if k in runs.HASHED_ALWAYS or k in ("out", "overwrite", "threads", "compile")})
+    assert runs.config_hash(cfg) == key  # the key a run stored before the strategies existed
+    monkeypatch.setattr(config, "to_dict", plain)
+    assert runs.config_hash(dataclasses.replace(cfg, patch_dropout=0.5)) != key
