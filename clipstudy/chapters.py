@@ -29,6 +29,16 @@ FLIP = {"patch_dropout": 0.5}  # both papers' rate; paper A also doubles the bat
 CLIP_AUG = {"augment": "stacked_randaugment"}  # paper A's CLIP + data augmentation
 SIGLIP = {"loss": "siglip"}
 TOME = {"tome_r": 2}  # 2 of 17 tokens merged per block at 32 px: 17 -> 9 over vit-ti-8's 4 blocks
+MINILM = {"pretrained_text": "minilm"}
+SIMCLR = {"pretrained_image": "simclr"}
+# B1: scratch, each pre-trained tower and both, tuned or locked (LiT), and SigLIP with both locked
+PRETRAINED = [CLIP, MINILM, {**MINILM, "lock_text": True}, SIMCLR, {**SIMCLR, "lock_image": True},
+              {**MINILM, **SIMCLR}, {**MINILM, **SIMCLR, "lock_text": True, "lock_image": True},
+              {**SIGLIP, **MINILM, **SIMCLR, "lock_text": True, "lock_image": True}]
+# Each strategy's throughput is measured in one benchmark run (benchmarks/strategies.py, the
+# tricks page): everything but the strategy held equal.
+STRATEGIES = [CLIP, FLIP, TOME, SIGLIP, {**SIGLIP, **FLIP}, {**SIGLIP, **TOME}, SLIP, CLIP_AUG, MINILM,
+              {**MINILM, "lock_text": True}, {**SIMCLR, "lock_image": True}]
 
 
 def _grid(**axes) -> list[dict]:
@@ -81,7 +91,8 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     # shows the FLOPs ratio measured). The CLIP cells are the data-quantity chapter's runs.
     "strategies": {
         "smoke": {"train": {**SMOKE_TRAIN, "model": "vit-ti-8"}, "seeds": [0],
-                  "grid": [{**s, "samples": 256} for s in (CLIP, SLIP, FLIP, CLIP_AUG)]},
+                  "grid": [{**s, "data_limit": pool, "epochs": epochs} for s in (CLIP, SLIP, FLIP, CLIP_AUG)
+                           for pool, epochs in ((1_024, 1), (256, 4))] + [{**SLIP, "data_limit": 256, "epochs": 2}]},
         "laptop": {"train": {**LAPTOP_TRAIN, "model": "vit-ti-8"}, "seeds": LAPTOP_SEEDS,
                    "grid": [{**s, "data_limit": pool, "epochs": epochs} for s in (CLIP, SLIP, FLIP, CLIP_AUG)
                             for pool, epochs in ((32_768, 1), (8_192, 4))]
@@ -91,14 +102,35 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                          for pool, epochs in ((1_000_000, 1), (250_000, 8))]
                 + [{**SLIP, "data_limit": 250_000, "epochs": 4}]},
     },
+    # A6: no augmentation, crop & flip, RandAugment and Stacked RandAugment on two pools at 4
+    # epochs (paper A: 30 epochs on 4 subsets), scored on zero-shot (the claims' metric). The
+    # half-data claim: Stacked RA on 4,096 pairs vs none on 8,192. The 8,192-pair cells of none
+    # and Stacked RA are the strategies chapter's CLIP and CLIP + Aug runs.
+    "augmentation": {
+        "smoke": {"train": {**SMOKE_TRAIN, "model": "vit-ti-8"}, "seeds": [0], "suites": ["id"],
+                  "grid": _grid(augment=["none", "crop_flip", "randaugment", "stacked_randaugment"],
+                                data_limit=[256, 512], epochs=[2])},
+        "laptop": {"train": {**LAPTOP_TRAIN, "model": "vit-ti-8"}, "seeds": LAPTOP_SEEDS, "suites": ["id"],
+                   "grid": _grid(augment=["none", "crop_flip", "randaugment", "stacked_randaugment"],
+                                 data_limit=[4_096, 8_192], epochs=[4])},
+        "gpu": {"train": {**GPU_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2], "suites": ["id"],
+                "grid": _grid(augment=["none", "crop_flip", "randaugment", "stacked_randaugment"],
+                              data_limit=[62_500, 125_000, 250_000, 500_000], epochs=[30])},
+    },
     # B2/B3: FLIP, SigLIP and token merging, alone and as paper B combined them, one epoch of the
-    # whole pool (the CLIP cell is the data-quantity chapter's run).
+    # whole pool. B1: towers from scratch, pre-trained text (MiniLM), pre-trained image (SimCLR on
+    # the world's images), both, each locked or tuned, and SigLIP with both: one epoch of a quarter
+    # of the pool (the MiniLM tower steps ~6x slower than the native one). Zero-shot only, paper B's
+    # one metric. The CLIP cells are the data-quantity chapter's runs.
     "tricks": {
-        "smoke": {"train": {**SMOKE_TRAIN, "model": "vit-ti-8"}, "seeds": [0],
-                  "grid": [{**s, "samples": 256} for s in (CLIP, FLIP, SIGLIP, TOME)]},
-        "laptop": {"train": {**LAPTOP_TRAIN, "model": "vit-ti-8", "data_limit": 32_768}, "seeds": LAPTOP_SEEDS,
-                   "grid": [{**s, "epochs": 1} for s in (CLIP, FLIP, SIGLIP, TOME, {**SIGLIP, **FLIP}, {**SIGLIP, **TOME})]},
-        "gpu": {"train": {**GPU_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2],
-                "grid": [{**s, "epochs": 8} for s in (CLIP, FLIP, SIGLIP, TOME, {**SIGLIP, **FLIP}, {**SIGLIP, **TOME})]},
+        "smoke": {"train": {**SMOKE_TRAIN, "model": "vit-ti-8", "pretrain_samples": 256}, "seeds": [0], "suites": ["id"],
+                  "grid": [{**s, "samples": 256} for s in (CLIP, FLIP, SIGLIP, TOME, MINILM, {**SIMCLR, "lock_image": True})]},
+        "laptop": {"train": {**LAPTOP_TRAIN, "model": "vit-ti-8"}, "seeds": LAPTOP_SEEDS, "suites": ["id"],
+                   "grid": [{**s, "data_limit": 32_768, "epochs": 1}
+                            for s in (CLIP, FLIP, SIGLIP, TOME, {**SIGLIP, **FLIP}, {**SIGLIP, **TOME})]
+                   + [{**s, "data_limit": 8_192, "epochs": 1} for s in PRETRAINED]},
+        "gpu": {"train": {**GPU_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2], "suites": ["id"],
+                "grid": [{**s, "epochs": 8} for s in (CLIP, FLIP, SIGLIP, TOME, {**SIGLIP, **FLIP}, {**SIGLIP, **TOME})]
+                + [{**s, "data_limit": 250_000, "epochs": 1} for s in PRETRAINED]},
     },
 }

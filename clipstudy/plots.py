@@ -129,3 +129,22 @@ def frontier(rows: list[dict], x: str, y: str, color: str, label: str, title: st
     fig.add_trace(go.Scatter(x=[r[x] for r in env], y=[r[y] for r in env], mode="lines", name="frontier",
                              line=dict(dash="dash", color="black"), line_shape="hv", hoverinfo="skip"))
     return fig
+
+
+def mean_bars(table, x: str, metrics: list[str], title: str = "", n_label: str = "seeds") -> go.Figure:
+    """Mean +- standard deviation over seeds as bars, one per row of `table` (study.aggregate's
+    `<metric>_mean`, `<metric>_std`, `n`), labelled by column `x`; a dropdown switches the metric."""
+    fig = go.Figure()
+    for m_i, metric in enumerate(metrics):
+        fig.add_trace(go.Bar(
+            x=table[x].astype(str), y=table[f"{metric}_mean"], name=metric, visible=m_i == 0,
+            error_y=dict(type="data", array=table[f"{metric}_std"], visible=True),
+            text=[f"{v:.1f}" for v in table[f"{metric}_mean"]], textposition="outside",
+            customdata=np.stack([table[f"{metric}_std"], table["n"]], axis=-1),
+            hovertemplate=f"%{{x}}<br>{metric}=%{{y:.2f}} ± %{{customdata[0]:.2f}}<br>n=%{{customdata[1]}} {n_label}<extra></extra>"))
+    if len(metrics) > 1:
+        buttons = [dict(label=m, method="update", args=[{"visible": [i == k for i in range(len(metrics))]},
+                                                         {"yaxis.title.text": f"{m} (%)"}]) for k, m in enumerate(metrics)]
+        fig.update_layout(updatemenus=[dict(buttons=buttons, x=1.0, xanchor="right", y=1.18, yanchor="top")])
+    fig.update_layout(title=title, yaxis_title=f"{metrics[0]} (%)", height=420, showlegend=False)
+    return fig

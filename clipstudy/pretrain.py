@@ -3,10 +3,11 @@
     state = pretrain.image_tower(cfg, image_size, device)  # TrainConfig with pretrained_image="simclr"
     model.visual.load_state_dict(state)                      # what train.make_model does
 
-SimCLR on the images of the run's own pool (the captions unused): two views of each image from
+SimCLR on every image of the run's data (the captions unused; the whole pool even where the run
+trains on a `data_limit` subset, as DINO was pre-trained on other images than paper B's pairs): two views of each image from
 the "simclr" augmentation (SLIP's SSL views), lightly's projection head and NT-Xent loss (tau
 0.1, as SLIP), AdamW at the run's lr, batch size, warm-up and weight decay with a cosine decay
-over `pretrain_samples` images. The tower is trained once per (model, image size, pool, budget,
+over `pretrain_samples` images. The tower is trained once per (model, image size, data, budget,
 recipe, seed) and cached in the store beside the runs, `<runs_dir>/pretrained/`, with the loss
 curve it left (`.jsonl`), so every run of a grid that asks for it loads the same weights.
 
@@ -30,7 +31,7 @@ from clipstudy.compute import autocast, resolve_precision
 from clipstudy.data import batch_indices, load_pairs, to_model_input
 
 PRETRAIN_VERSION = 1  # bump when the recipe below changes what a cached tower holds
-RECIPE = ("model", "data_limit", "pretrain_samples", "batch_size", "lr", "warmup", "weight_decay", "beta1",
+RECIPE = ("model", "pretrain_samples", "batch_size", "lr", "warmup", "weight_decay", "beta1",
           "beta2", "eps", "grad_clip", "precision", "seed")
 
 
@@ -52,7 +53,7 @@ def image_tower(cfg, image_size: int, device: torch.device, progress: bool = Fal
         return torch.load(path, map_location="cpu", weights_only=True)
     from clipstudy.train import _param_groups, lr_at, make_ssl_head, ssl_loss  # train imports this module
 
-    pairs = load_pairs(cfg.data, limit=cfg.data_limit or None)
+    pairs = load_pairs(cfg.data)  # every image of the pool, whatever the run's data_limit
     precision = resolve_precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)
     model = models.create_model(cfg.model, image_size=image_size)

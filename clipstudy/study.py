@@ -104,8 +104,8 @@ def tidy(runs: list[dict]) -> pd.DataFrame:
     rows = []
     for r in runs:
         cfg, s = r["config"]["train"], r["summary"]
-        row = {"run": Path(r["dir"]).name, "model": cfg["model"], "strategy": strategy(cfg), "seed": cfg["seed"],
-               "pool": s["pool_pairs"],
+        row = {"run": Path(r["dir"]).name, "model": cfg["model"], "strategy": strategy(cfg),
+               "augment": cfg.get("augment", "none"), "seed": cfg["seed"], "pool": s["pool_pairs"],
                "samples": s["samples"], "epochs": s["samples"] / s["pool_pairs"], "batch_size": cfg["batch_size"],
                "gflops_per_sample": s["train_gflops_per_sample"], "pflops": s["total_pflops"],
                "image_size": s["image_size"], "train_seconds": s["seconds"]}
@@ -124,10 +124,11 @@ def strategy(train: dict) -> str:
         name += "+SigLIP"
     parts = [name]
     if get("patch_dropout", 0):
-        flip = "FLIP" if get("patch_dropout") == 0.5 else f"FLIP({get('patch_dropout'):g})"
-        parts = [flip] if name == "CLIP" else [name, flip]  # FLIP is CLIP with patch dropout
+        parts.append("FLIP" if get("patch_dropout") == 0.5 else f"FLIP({get('patch_dropout'):g})")
     if get("tome_r", 0):
         parts.append(f"ToMe(r={get('tome_r')}{', decreasing' if get('tome_schedule') == 'decreasing' else ''})")
+    if parts[0] == "CLIP" and len(parts) > 1:  # FLIP is CLIP with patch dropout; ToMe, CLIP with merging
+        parts = parts[1:]
     if get("augment", "none") != "none" and not (slip and get("augment") == "crop_flip"):
         parts.append(f"Aug({get('augment')})")
     for tower in ("image", "text"):
@@ -196,7 +197,17 @@ def scale(profile: str, world: Path, table: pd.DataFrame) -> str:
             f"training in all. Chance is {chance(world):.1f}% zero-shot top-1.")
 
 
-CHAPTER_PAGES = {"data_quantity": "10_data_quantity", "vit_size": "20_vit_size", "cnn_vs_vit": "30_cnn_vs_vit"}
+CHAPTER_PAGES = {"data_quantity": "10_data_quantity", "vit_size": "20_vit_size", "cnn_vs_vit": "30_cnn_vs_vit",
+                 "strategies": "40_strategies", "augmentation": "50_augmentation", "tricks": "60_tricks"}
+THROUGHPUT = Path(__file__).parent.parent / "benchmarks" / "results" / "strategies.jsonl"
+
+
+def throughput(path: str | Path = THROUGHPUT) -> pd.DataFrame:
+    """The rows of the last strategies benchmark (benchmarks/strategies.py): strategy, round,
+    samples_per_s, with `ratio`, samples/s over CLIP's in the same round."""
+    rows = pd.read_json(path, lines=True)
+    clip = rows[rows["strategy"] == "CLIP"].set_index("round")["samples_per_s"]
+    return rows.assign(ratio=rows["samples_per_s"] / rows["round"].map(clip))
 
 
 def plan(profile: str) -> str:

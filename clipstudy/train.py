@@ -95,7 +95,7 @@ class TrainConfig:
     tome_r: int = 0  # token merging (ToMe): tokens merged in each ViT block; 0 = off
     tome_schedule: Literal["constant", "decreasing"] = "constant"  # tome_r in every block, or ToMe's decreasing schedule (2 x tome_r falling linearly to 0: about as many merged in all)
     pretrained_image: Literal["", "simclr"] = ""  # "": from scratch; simclr: the image tower first pre-trained without text on the pool's images (SimCLR, the DINO analogue)
-    pretrained_text: Literal["", "minilm"] = ""  # "": from scratch; minilm: all-MiniLM-L6-v2 (its own WordPiece tokenizer; the XLM-R analogue)
+    pretrained_text: str = ""  # "": from scratch; minilm: all-MiniLM-L6-v2, offline (its own tokenizer; the XLM-R analogue); hf:<Hub id or folder>: any Hugging Face text model
     lock_image: bool = False  # LiT: the pre-trained image tower stays frozen (its projection to the joint space trains); no backward through it
     lock_text: bool = False  # the same for the pre-trained text tower
     pretrain_samples: int = 65_536  # images seen by the SimCLR pre-training of pretrained_image="simclr" (at batch_size and lr)
@@ -138,6 +138,10 @@ class TrainConfig:
             raise ConfigError(f"ssl_scale={self.ssl_scale} is out of range; use 0 <= ssl_scale <= 100 (SLIP: 1.0)")
         if self.tome_r < 0 or self.pretrain_samples < 1:
             raise ConfigError(f"need tome_r >= 0 and pretrain_samples >= 1 (got {self.tome_r}, {self.pretrain_samples})")
+        if self.pretrained_text and not (self.pretrained_text in models.TEXT_TOWERS
+                                         or self.pretrained_text.startswith(models.HF_PREFIX)):
+            raise ConfigError(f"pretrained_text={self.pretrained_text!r} is not valid; choose '', one of "
+                              f"{list(models.TEXT_TOWERS)} or '{models.HF_PREFIX}<Hugging Face Hub id or model folder>'")
         vit = models.is_vit(self.model)
         for name, on in (("patch_dropout", self.patch_dropout > 0), ("tome_r", self.tome_r > 0)):
             if on and not vit:
@@ -237,7 +241,7 @@ def make_ssl_head(cfg: TrainConfig) -> torch.nn.Module:
     """SLIP's projector, scaled to our towers: an MLP with batch norm, embed -> 4 x embed ->
     4 x embed -> embed (SLIP: 768 -> 4096 -> 4096 -> 256), on the image embedding (SLIP puts it on
     the trunk before the CLIP projection; open_clip's towers end in that projection)."""
-    from lightly.models.modules import SimCLRProjectionHead
+    from lightly.models.modules import SimCLRProjectionHead  # imported here: seconds to import, SLIP-only
 
     dim = models.model_config(cfg.model)["embed_dim"]
     return SimCLRProjectionHead(input_dim=dim, hidden_dim=4 * dim, output_dim=dim, num_layers=3)

@@ -68,20 +68,16 @@ def test(table: pd.DataFrame, claim: str, metric: str, terms: list[tuple[float, 
     runs = pd.concat([_cells(table, where) for _, where in terms])
     near = (runs[floor_metric] - chance).abs() <= margin
     out["at_chance"], out["runs"] = int(near.sum()), len(runs)
-    if len(runs) and near.all():
-        out["verdict"] = VERDICTS[3]
-    elif out["n"] < 2 or out["low"] <= 0 <= out["high"]:
-        out["verdict"] = VERDICTS[2]
-    else:
-        out["verdict"] = VERDICTS[0] if out["low"] > 0 else VERDICTS[1]
+    out["verdict"] = VERDICTS[3] if len(runs) and near.all() else _verdict(out)
     return out
 
 
 def effect_text(v: dict) -> str:
     """'+3.1 points [1.2, 5.0] (95% t-interval, n=3)'."""
+    unit, over = v.get("unit", "points"), v.get("over", "seeds")
     if v["n"] < 2:
-        return f"{v['effect']:+.1f} points (n={v['n']}: no interval)"
-    return f"{v['effect']:+.1f} points [{v['low']:+.1f}, {v['high']:+.1f}] (95% t-interval over seeds, n={v['n']})"
+        return f"{v['effect']:+.1f} {unit} (n={v['n']}: no interval)"
+    return f"{v['effect']:+.1f} {unit} [{v['low']:+.1f}, {v['high']:+.1f}] (95% t-interval over {over}, n={v['n']})"
 
 
 def sentence(v: dict) -> str:
@@ -150,4 +146,113 @@ def cnn_vs_vit(table: pd.DataFrame, chance: float, vit: str = "vit-b-16", cnn: s
                      [(+1, at(mixer, lo)), (-1, at(vit, lo))], chance),
                 test(table, f"`{mixer}` image→text R@1 below `{vit}` after {hi:,} samples", "i2t R@1",
                      [(+1, at(vit, hi)), (-1, at(mixer, hi))], chance)]
+    return out
+
+
+def strategies(table: pd.DataFrame, chance: float) -> list[dict]:
+    """A5: SLIP is best at one epoch below ~1B samples but worst at equal compute, and best at
+    retrieval everywhere; augmentation hurts at one epoch; CLIP + augmentation is best on the
+    shifts and the linear probe after several epochs. `table` has a `strategy` column; the one-
+    epoch cells are its largest pool at 1 epoch, the several-epoch cells its most epochs at the
+    same samples seen, the equal-compute cell SLIP at half those samples on that pool."""
+    one = {"pool": table["pool"].max(), "epochs": 1.0}
+    samples = int(one["pool"])
+    multi_pool = table.loc[(table["samples"] == samples) & (table["pool"] < one["pool"]), "pool"].max()
+    several = {"pool": multi_pool, "samples": samples}
+    others = lambda best: [s for s in ("CLIP", "SLIP", "FLIP", "CLIP+Aug(stacked_randaugment)") if s != best]  # noqa: E731
+    above = lambda claim, metric, best, cell: [  # noqa: E731
+        test(table, f"{claim}: {best} above {other}", metric,
+             [(+1, {"strategy": best, **cell}), (-1, {"strategy": other, **cell})], chance) for other in others(best)]
+    aug = "CLIP+Aug(stacked_randaugment)"
+    out = above("one epoch", "zero-shot", "SLIP", one)
+    half = {"pool": multi_pool, "samples": samples // 2}
+    if len(_cells(table, {"strategy": "SLIP", **half})):
+        out.append(test(table, f"equal compute: SLIP ({samples // 2:,} samples) below CLIP ({samples:,})", "zero-shot",
+                        [(+1, {"strategy": "CLIP", **several}), (-1, {"strategy": "SLIP", **half})], chance))
+    for cell, where in ((one, "one epoch"), (several, f"{samples // multi_pool:g} epochs")):
+        out += above(f"retrieval, {where}", "i2t R@1", "SLIP", cell)
+    out.append(test(table, "one epoch: augmentation lowers CLIP", "zero-shot",
+                    [(+1, {"strategy": "CLIP", **one}), (-1, {"strategy": aug, **one})], chance))
+    for metric in ("shifts", "linear probe"):
+        out += above(f"{samples // multi_pool:g} epochs, {metric}", metric, aug, several)
+    return out
+
+
+def tricks(table: pd.DataFrame, chance: float) -> list[dict]:
+    """B2: FLIP is worse than CLIP at this scale; SigLIP is the best (+9 points over CLIP on CC3M);
+    token merging lowers accuracy: on the table's largest pool. B1 (`pretrained` on the smallest
+    pool, where the table has two)."""
+    b2 = table[table["pool"] == table["pool"].max()]
+    cell = lambda s: {"strategy": s}  # noqa: E731
+    present = set(b2["strategy"])
+    out = [test(b2, "FLIP below CLIP", "zero-shot", [(+1, cell("CLIP")), (-1, cell("FLIP"))], chance),
+           test(b2, "ToMe below CLIP", "zero-shot", [(+1, cell("CLIP")), (-1, cell(_tome(present)))], chance)]
+    out += [test(b2, f"SigLIP above {other}", "zero-shot", [(+1, cell("SigLIP")), (-1, cell(other))], chance)
+            for other in sorted(present - {"SigLIP"}, key=lambda s: (s != "CLIP", s))]
+    if table["pool"].nunique() > 1:
+        out += pretrained(table[table["pool"] == table["pool"].min()], chance)
+    return out
+
+
+def pretrained(table: pd.DataFrame, chance: float, text: str = "text:minilm", image: str = "image:simclr") -> list[dict]:
+    """B1: from scratch is the weakest; a pre-trained text tower helps a little, a pre-trained
+    image tower a lot, both the most; SigLIP adds more on top of both. Towers tuned unless the
+    claim says locked; the locked-vs-tuned rows are our LiT check (paper B's future work)."""
+    cell = lambda s: {"strategy": s}  # noqa: E731
+    both, locked = f"CLIP+{image}+{text}", f"CLIP+{image}(locked)+{text}(locked)"
+    vs = lambda claim, a, b: test(table, claim, "zero-shot", [(+1, cell(a)), (-1, cell(b))], chance)  # noqa: E731
+    out = [vs("pre-trained text above scratch", f"CLIP+{text}", "CLIP"),
+           vs("pre-trained image above scratch", f"CLIP+{image}", "CLIP"),
+           vs("pre-trained image helps more than pre-trained text", f"CLIP+{image}", f"CLIP+{text}"),
+           vs("both above pre-trained image alone", both, f"CLIP+{image}"),
+           vs("both above pre-trained text alone", both, f"CLIP+{text}"),
+           vs("SigLIP adds to both pre-trained towers (locked)", f"SigLIP+{image}(locked)+{text}(locked)", locked)]
+    out += [vs(f"(LiT check) {name} locked above tuned", f"CLIP+{tower}(locked)", f"CLIP+{tower}")
+            for name, tower in (("text", text), ("image", image))]
+    out.append(vs("(LiT check) both locked above both tuned", locked, both))
+    return out
+
+
+def _tome(strategies: set[str]) -> str:
+    return next(s for s in sorted(strategies) if s.startswith("ToMe"))
+
+
+def throughput(rows: pd.DataFrame, claims: dict[str, tuple[str, str]] | None = None) -> list[dict]:
+    """B3: samples/s gains, in % of the reference in the same benchmark round (benchmarks/strategies.py
+    rows: strategy, round, samples_per_s), with a t-interval over rounds. `claims`: name -> (strategy,
+    reference); by default paper B's: ToMe and FLIP faster than CLIP, SigLIP faster than CLIP and
+    SigLIP+FLIP faster than FLIP."""
+    claims = claims or {"ToMe raises throughput (paper B: +16%)": ("ToMe(r=2)", "CLIP"),
+                        "FLIP raises throughput (paper B: +23%)": ("FLIP", "CLIP"),
+                        "SigLIP raises CLIP's throughput (paper B: +1%)": ("SigLIP", "CLIP"),
+                        "SigLIP raises FLIP's throughput (paper B: +1%)": ("SigLIP+FLIP", "FLIP")}
+    by = rows.pivot_table(index="round", columns="strategy", values="samples_per_s")
+    out = []
+    for claim, (faster, reference) in claims.items():
+        gain = 100 * (by[faster] / by[reference] - 1)
+        v = {"claim": claim, "metric": "samples/s", "unit": "%", "over": "benchmark rounds", **interval(gain),
+             "at_chance": 0, "runs": 2 * len(gain)}
+        out.append({**v, "verdict": _verdict(v)})
+    return out
+
+
+def _verdict(v: dict) -> str:
+    if v["n"] < 2 or v["low"] <= 0 <= v["high"]:
+        return VERDICTS[2]
+    return VERDICTS[0] if v["low"] > 0 else VERDICTS[1]
+
+
+def augmentation(table: pd.DataFrame, chance: float) -> list[dict]:
+    """A6: each augmentation beats none (on every pool); Stacked RandAugment on half the data is
+    about as good as no augmentation on all of it, tested as Stacked RA (half) - none (full): an
+    interval spanning zero is what "about as good" predicts (inconclusive, by the usual rule),
+    above zero is better than the claim, below it the claim fails."""
+    pools = sorted(table["pool"].unique())
+    out = [test(table, f"{aug} above none on {pool:,} pairs", "zero-shot",
+                [(+1, {"augment": aug, "pool": pool}), (-1, {"augment": "none", "pool": pool})], chance)
+           for aug in ("crop_flip", "randaugment", "stacked_randaugment") for pool in pools]
+    for half, full in ((p, 2 * p) for p in pools if 2 * p in pools):
+        out.append(test(table, f"Stacked RA on {half:,} pairs at least matches none on {full:,}", "zero-shot",
+                        [(+1, {"augment": "stacked_randaugment", "pool": half}), (-1, {"augment": "none", "pool": full})],
+                        chance))
     return out

@@ -124,3 +124,13 @@ def test_new_fields_at_their_defaults_keep_every_stored_run_key(monkeypatch):
     assert runs.config_hash(cfg) == key  # the key a run stored before the strategies existed
     monkeypatch.setattr(config, "to_dict", plain)
     assert runs.config_hash(dataclasses.replace(cfg, patch_dropout=0.5)) != key
+
+
+def test_any_hugging_face_text_model_is_a_pretrained_text_tower(world, tmp_path):
+    folder = str(models.text_tower_folder("minilm"))  # offline here; on a GPU e.g. hf:xlm-roberta-base
+    cfg = TrainConfig(data=str(world), **{**TINY, "samples": 128}, pretrained_text="hf:" + folder, lock_text=True)
+    run = train_or_load(cfg, runs_dir=tmp_path, progress=False, suites=["id"])
+    model, tokenizer, _ = load_run(run["dir"])
+    assert model.encode_text(tokenizer(["a red apple"])).shape == (1, 128)
+    with pytest.raises(ConfigError, match="pretrained_text='bert' is not valid"):
+        TrainConfig(pretrained_text="bert").check()

@@ -78,7 +78,7 @@ def test_pm_prints_mean_spread_and_n():
 
 def test_plan_lists_every_chapter():
     text = study.plan("laptop")
-    for page in ("10_data_quantity", "20_vit_size", "30_cnn_vs_vit"):
+    for page in ("10_data_quantity", "20_vit_size", "30_cnn_vs_vit", "40_strategies", "50_augmentation", "60_tricks"):
         assert f"{{doc}}`{page}`" in text
 
 
@@ -114,3 +114,14 @@ def test_a_recorded_evaluation_serves_the_suites_it_covers(tmp_path):
     assert recorded_eval(run, world, ["id"]) is not None and recorded_eval(run, world) is not None
     record(None, version=EVAL_VERSION - 1)  # an older protocol is redone
     assert recorded_eval(run, world, ["id"]) is None
+
+
+@pytest.mark.parametrize("train, name", [
+    ({}, "CLIP"), ({"patch_dropout": 0.5}, "FLIP"), ({"patch_dropout": 0.25}, "FLIP(0.25)"), ({"tome_r": 2}, "ToMe(r=2)"),
+    ({"loss": "siglip", "patch_dropout": 0.5}, "SigLIP+FLIP"), ({"ssl_scale": 1.0, "augment": "crop_flip"}, "SLIP"),
+    ({"augment": "randaugment"}, "CLIP+Aug(randaugment)"),
+    ({"pretrained_text": "minilm", "pretrained_image": "simclr", "lock_image": True},
+     "CLIP+image:simclr(locked)+text:minilm"),
+])
+def test_strategy_names_a_run_as_the_papers_do(train, name):
+    assert study.strategy(train) == name

@@ -92,3 +92,49 @@ def test_data_quantity_explains_with_the_fit_gap_where_the_grid_allows():
     # without a pool of that size (or without the metric) the chapter states only the paper's claims
     assert len(verdicts.data_quantity(pd.DataFrame(rows).query("pool != 8 or epochs != 1"), chance=1.0)) == 2
     assert len(verdicts.data_quantity(pd.DataFrame(rows).drop(columns="fit gap"), chance=1.0)) == 2
+
+
+def _strategy_table(score) -> pd.DataFrame:
+    """A5's grid, scaled down (pools 32 and 8, 32 samples seen; SLIP at 16), every metric = score(...)."""
+    cells = [(s, 32, 32) for s in ("CLIP", "SLIP", "FLIP", "CLIP+Aug(stacked_randaugment)")]
+    cells += [(s, 8, 32) for s in ("CLIP", "SLIP", "FLIP", "CLIP+Aug(stacked_randaugment)")] + [("SLIP", 8, 16)]
+    rows = []
+    for strategy, pool, samples in cells:
+        for seed in range(3):
+            v = score(strategy, pool, samples, seed)
+            rows.append({"strategy": strategy, "pool": pool, "samples": samples, "epochs": samples / pool, "seed": seed,
+                         "zero-shot": v, "i2t R@1": v, "shifts": v, "linear probe": v})
+    return pd.DataFrame(rows)
+
+
+def test_strategy_claims_read_the_right_cells():
+    # SLIP best everywhere at equal samples, but SLIP at half the samples far below CLIP
+    slip_best = lambda s, pool, samples, seed: 30.0 + seed + (10 if s == "SLIP" else 0) - (25 if samples == 16 else 0)  # noqa: E731
+    v = {c["claim"]: c["verdict"] for c in verdicts.strategies(_strategy_table(slip_best), chance=1.0)}
+    assert v["one epoch: SLIP above CLIP"] == "holds" and v["one epoch: SLIP above FLIP"] == "holds"
+    assert v["equal compute: SLIP (16 samples) below CLIP (32)"] == "holds"
+    assert v["retrieval, 4 epochs: SLIP above CLIP+Aug(stacked_randaugment)"] == "holds"
+    assert v["one epoch: augmentation lowers CLIP"] == "inconclusive"  # CLIP == CLIP+Aug in every seed
+    assert v["4 epochs, shifts: CLIP+Aug(stacked_randaugment) above SLIP"] == "does not hold"
+    assert len(v) == 3 + 1 + 6 + 1 + 6
+
+
+def test_augmentation_claims_and_the_half_data_contrast():
+    rows = [{"augment": a, "pool": p, "seed": s, "zero-shot": 10 + p / 100 + (3 if a != "none" else 0) + s * 0.1 * (a == "none")}
+            for a in ("none", "crop_flip", "randaugment", "stacked_randaugment") for p in (400, 800) for s in range(3)]
+    claims = verdicts.augmentation(pd.DataFrame(rows), chance=1.0)
+    v = {c["claim"]: c for c in claims}
+    assert all(v[f"{a} above none on {p} pairs"]["verdict"] == "holds" for a in ("crop_flip", "randaugment") for p in (400, 800))
+    half = v["Stacked RA on 400 pairs at least matches none on 800"]
+    assert half["effect"] == pytest.approx(3 - 4 - 0.1) and half["verdict"] == "does not hold"
+
+
+def test_throughput_claims_pair_each_round():
+    rows = pd.DataFrame([{"strategy": s, "round": r, "samples_per_s": base * f}
+                         for r, base in enumerate([100.0, 90.0, 110.0])
+                         for s, f in (("CLIP", 1.0), ("ToMe(r=2)", 1.2), ("FLIP", 1.3), ("SigLIP", 1.0), ("SigLIP+FLIP", 1.3))])
+    v = {c["claim"]: c for c in verdicts.throughput(rows)}
+    tome = v["ToMe raises throughput (paper B: +16%)"]
+    assert tome["effect"] == pytest.approx(20.0) and tome["verdict"] == "holds" and tome["n"] == 3
+    assert v["SigLIP raises CLIP's throughput (paper B: +1%)"]["verdict"] == "inconclusive"
+    assert "% [" in verdicts.sentence(tome) and "benchmark rounds" in verdicts.sentence(tome)
