@@ -146,5 +146,6 @@ def mean_bars(table, x: str, metrics: list[str], title: str = "", n_label: str =
         buttons = [dict(label=m, method="update", args=[{"visible": [i == k for i in range(len(metrics))]},
                                                          {"yaxis.title.text": f"{m} (%)"}]) for k, m in enumerate(metrics)]
         fig.update_layout(updatemenus=[dict(buttons=buttons, x=1.0, xanchor="right", y=1.18, yanchor="top")])
-    fig.update_layout(title=title, yaxis_title=f"{metrics[0]} (%)", height=420, showlegend=False)
+    # hover anywhere above a bar's label: a bar near zero is too thin to point at
+    fig.update_layout(title=title, yaxis_title=f"{metrics[0]} (%)", height=420, showlegend=False, hovermode="x")
     return fig

@@ -89,8 +89,8 @@ def sentence(v: dict) -> str:
 
 def table_of(verdicts: list[dict]) -> pd.DataFrame:
     """Claims as rows: claim, metric, effect, 95% interval, n, runs at chance, verdict."""
-    rows = [{"claim": v["claim"], "metric": v["metric"], "effect (points)": round(v["effect"], 1),
-             "95% interval": "–" if v["n"] < 2 else f"[{v['low']:+.1f}, {v['high']:+.1f}]", "n seeds": v["n"],
+    rows = [{"claim": v["claim"], "metric": v["metric"], "effect": f"{v['effect']:+.1f} {v.get('unit', 'points')}",
+             "95% interval": "–" if v["n"] < 2 else f"[{v['low']:+.1f}, {v['high']:+.1f}]", "n": f"{v['n']} {v.get('over', 'seeds')}",
              "runs at chance": f"{v['at_chance']} of {v['runs']}", "verdict": v["verdict"]} for v in verdicts]
     return pd.DataFrame(rows)
 
