@@ -216,7 +216,8 @@ def plan(profile: str) -> str:
     from clipstudy.world import WorldConfig
 
     pool = from_dict(WorldConfig, get_profile(profile)["study_world"]).pairs
-    lines = ["| chapter | image towers | pools (pairs) | samples seen | seeds | runs |", "|---|---|---|---|---|---|"]
+    lines = ["| chapter | image towers | strategies | pools (pairs) | samples seen | seeds | runs |",
+             "|---|---|---|---|---|---|---|"]
     for name, by_profile in CHAPTERS.items():
         if profile not in by_profile:
             continue
@@ -225,7 +226,8 @@ def plan(profile: str) -> str:
         models = ", ".join(f"`{m}`" for m in dict.fromkeys(p.get("model", "vit-s-8") for p in points))
         pools = ", ".join(f"{v:,}" for v in sorted({p["data_limit"] for p in points}))
         samples = sorted({p["samples"] for p in points})
-        lines.append(f"| {{doc}}`{CHAPTER_PAGES.get(name, name)}` | {models} | {pools} | {samples[0]:,}-{samples[-1]:,} "
+        strategies = ", ".join(dict.fromkeys(strategy(p) for p in points))
+        lines.append(f"| {{doc}}`{CHAPTER_PAGES.get(name, name)}` | {models} | {strategies} | {pools} | {samples[0]:,}-{samples[-1]:,} "
                      f"| {len(sizes['seeds'])} | {len(points) * len(sizes['seeds'])} |")
     return "\n".join(lines)
 
