@@ -424,6 +424,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             last_t, last_samples = now, seen
         if curve and (step * cfg.batch_size // cfg.curve_every > samples_seen // cfg.curve_every or step == steps):
             curve(step * cfg.batch_size)
+            locked_eval_mode(cfg, model)  # the probe puts the whole model back in train mode
         crossed = cfg.checkpoint_every and step * cfg.batch_size // cfg.checkpoint_every > samples_seen // cfg.checkpoint_every
         if crossed and step < steps:
             _save(run, model, cfg, image_size, optimizer, step, overrides)
