@@ -89,6 +89,7 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     # several epochs of a quarter of it, at equal samples seen (32,768); and SLIP at about CLIP's
     # compute (half the samples: SLIP's two extra image views double the image side; the page
     # shows the FLOPs ratio measured). The CLIP cells are the data-quantity chapter's runs.
+    # Laptop: 27 runs, 21 trained, ~14 minutes (SLIP is half of it).
     "strategies": {
         "smoke": {"train": {**SMOKE_TRAIN, "model": "vit-ti-8"}, "seeds": [0],
                   "grid": [{**s, "data_limit": pool, "epochs": epochs} for s in (CLIP, SLIP, FLIP, CLIP_AUG)
@@ -105,7 +106,8 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     # A6: no augmentation, crop & flip, RandAugment and Stacked RandAugment on two pools at 4
     # epochs (paper A: 30 epochs on 4 subsets), scored on zero-shot (the claims' metric). The
     # half-data claim: Stacked RA on 4,096 pairs vs none on 8,192. The 8,192-pair cells of none
-    # and Stacked RA are the strategies chapter's CLIP and CLIP + Aug runs.
+    # and Stacked RA are the strategies chapter's CLIP and CLIP + Aug runs. Laptop: 24 runs, 18
+    # trained, ~5.5 minutes.
     "augmentation": {
         "smoke": {"train": {**SMOKE_TRAIN, "model": "vit-ti-8"}, "seeds": [0], "suites": ["id"],
                   "grid": _grid(augment=["none", "crop_flip", "randaugment", "stacked_randaugment"],
@@ -121,7 +123,8 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     # whole pool. B1: towers from scratch, pre-trained text (MiniLM), pre-trained image (SimCLR on
     # the world's images), both, each locked or tuned, and SigLIP with both: one epoch of a quarter
     # of the pool (the MiniLM tower steps ~6x slower than the native one). Zero-shot only, paper B's
-    # one metric. The CLIP cells are the data-quantity chapter's runs.
+    # one metric. The CLIP cells are the data-quantity chapter's runs. Laptop: 42 runs, 33 trained
+    # and 3 SimCLR towers, ~13 minutes (the tuned MiniLM runs are a third of it).
     "tricks": {
         "smoke": {"train": {**SMOKE_TRAIN, "model": "vit-ti-8", "pretrain_samples": 256}, "seeds": [0], "suites": ["id"],
                   "grid": [{**s, "samples": 256} for s in (CLIP, FLIP, SIGLIP, TOME, MINILM, {**SIMCLR, "lock_image": True})]},
