@@ -159,11 +159,11 @@ def strategies(table: pd.DataFrame, chance: float) -> list[dict]:
     samples = int(one["pool"])
     multi_pool = table.loc[(table["samples"] == samples) & (table["pool"] < one["pool"]), "pool"].max()
     several = {"pool": multi_pool, "samples": samples}
-    others = lambda best: [s for s in ("CLIP", "SLIP", "FLIP", "CLIP+Aug(stacked_randaugment)") if s != best]  # noqa: E731
+    aug = "CLIP+Aug(stacked_randaugment)"
     above = lambda claim, metric, best, cell: [  # noqa: E731
         test(table, f"{claim}: {best} above {other}", metric,
-             [(+1, {"strategy": best, **cell}), (-1, {"strategy": other, **cell})], chance) for other in others(best)]
-    aug = "CLIP+Aug(stacked_randaugment)"
+             [(+1, {"strategy": best, **cell}), (-1, {"strategy": other, **cell})], chance)
+        for other in ("CLIP", "SLIP", "FLIP", aug) if other != best]
     out = above("one epoch", "zero-shot", "SLIP", one)
     half = {"pool": multi_pool, "samples": samples // 2}
     if len(_cells(table, {"strategy": "SLIP", **half})):
