@@ -17,6 +17,11 @@ from clipstudy import models, tome
 from clipstudy.data import DataError, load_world_info
 
 
+class RunFailed(RuntimeError):
+    """A run that could not finish (a non-finite loss): the message names the step and the lr,
+    the run folder keeps its last good checkpoint and a `failed.json`."""
+
+
 def load_run(run: Path):
     """-> (model in eval mode, tokenizer, config.json of the run)."""
     ckpt = run / "checkpoint.pt"
