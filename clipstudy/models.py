@@ -64,6 +64,7 @@ import hashlib
 import importlib.resources
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -445,8 +446,10 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, name: str, image_s
                           f"differs at {sorted(mismatch)[:5]}")
     oc_name = open_clip_name(name, image_size, overrides)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")  # written whole, then renamed: a kill leaves the old file intact
     torch.save({**extra, "state_dict": state, "model_cfg": cfg, "name": name, "image_size": int(image_size),
-                "overrides": overrides, "open_clip_name": oc_name}, path)
+                "overrides": overrides, "open_clip_name": oc_name}, tmp)
+    os.replace(tmp, path)
     json_path = path.parent / f"{oc_name}.json"
     json_path.write_text(json.dumps(cfg, indent=2) + "\n")
     local_dir = {"model_cfg": cfg, "preprocess_cfg": {**PREPROCESS_CFG, "size": int(image_size)}}
@@ -457,10 +460,28 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, name: str, image_s
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[open_clip.CLIP, dict]:
     """(model in eval mode, info) from a `save_checkpoint` file; info holds name, image_size,
     overrides, open_clip_name, model_cfg and `extra`. The model is built from the config stored
-    in the file, so later edits to the registry do not change what loads."""
-    ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    model = build_model(_without_text_weights(ckpt["model_cfg"]))  # the state dict has every weight
-    model.load_state_dict(ckpt["state_dict"])
+    in the file, so later edits to the registry do not change what loads. A file that is damaged
+    (truncated, empty, overwritten) or not a clipstudy checkpoint is a DataError naming it."""
+    from .data import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no checkpoint at {path}")
+    fix = "train the run again (overwrite=true) or replace the file with an intact checkpoint.pt"
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a damaged file fails in many ways: EOFError, OSError, UnpicklingError, KeyError
+        raise DataError(f"checkpoint {path} is damaged or not a clipstudy checkpoint ({type(e).__name__} "
+                        f"reading it); {fix}") from e
+    missing = sorted(set(_RESERVED) - set(ckpt)) if isinstance(ckpt, dict) else list(_RESERVED)
+    if missing:
+        raise DataError(f"checkpoint {path} is not a clipstudy checkpoint (no {missing}); {fix}")
+    try:
+        model = build_model(_without_text_weights(ckpt["model_cfg"]))  # the state dict has every weight
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, AttributeError, RuntimeError) as e:  # not ConfigError: a missing text tower says so
+        raise DataError(f"checkpoint {path} is damaged: its weights do not fit its model config "
+                        f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); {fix}") from e
     info = {k: ckpt[k] for k in _RESERVED if k != "state_dict"}
     info["extra"] = {k: v for k, v in ckpt.items() if k not in _RESERVED}
     return model.to(device).eval(), info

@@ -22,6 +22,15 @@ class RunFailed(RuntimeError):
     the run folder keeps its last good checkpoint and a `failed.json`."""
 
 
+def run_lock(run: Path):
+    """The lock of a run folder (`<run>.lock` beside it): held by the process that trains it; the
+    OS drops it when that process dies, so a crashed holder never blocks the store. One object per
+    path in a process (re-entrant), so train_or_load and train can both take it."""
+    import filelock
+
+    return filelock.FileLock(f"{run}.lock", is_singleton=True)
+
+
 def load_run(run: Path):
     """-> (model in eval mode, tokenizer, config.json of the run)."""
     ckpt = run / "checkpoint.pt"
@@ -40,27 +49,30 @@ def load_run(run: Path):
 
 
 def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None = None,
-                 batch_size: int = 256, progress: bool = True) -> dict[str, float]:
-    """Evaluate a run on a world's suites; the result is recorded in `<run>/eval.json` under the
-    world's path, with what the world was and which protocol version and precision scored it."""
-    from clipstudy.compute import resolve_precision
+                 batch_size: int = 256, progress: bool = True, device: str | None = None) -> dict[str, float]:
+    """Evaluate a run on a world's suites, on `device` (None: the device it was trained on, as
+    "auto" resolves here); the result is recorded in `<run>/eval.json` under the world's path,
+    with what the world was and which protocol version and precision scored it."""
+    from clipstudy.compute import resolve_device, resolve_precision
     from clipstudy.evaluate import EVAL_VERSION, evaluate_world, fit_gap
 
     model, tokenizer, cfg = load_run(run)
     trained_on = Path(cfg["train"]["data"])
     world = world or trained_on
-    precision = resolve_precision("auto", "cpu")
+    device = str(resolve_device(device or cfg["train"].get("device", "auto")))
+    model = model.to(device)
+    precision = resolve_precision("auto", device)
     result = evaluate_world(model, tokenizer, world, suites=suites, batch_size=batch_size, progress=progress,
-                            precision=precision)
+                            device=device, precision=precision)
     info = load_world_info(world)
     if (suites is None or "retrieval" in suites) and Path(world).resolve() == trained_on.resolve() \
             and "retrieval" in info["suites"]:
         pool = cfg["train"]["data_limit"] or info["config"]["pairs"]
-        result.update(fit_gap(model, tokenizer, world, pool, batch_size=batch_size, precision=precision))
+        result.update(fit_gap(model, tokenizer, world, pool, batch_size=batch_size, device=device, precision=precision))
     path = run / "eval.json"
     record = json.loads(path.read_text()) if path.is_file() else {}
     record[str(world)] = {"metrics": result, "version": EVAL_VERSION, "world": data_identity(world),
-                          "precision": precision, "suites": suites}
+                          "precision": precision, "device": device, "suites": suites}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=2))
     os.replace(tmp, path)
@@ -123,23 +135,56 @@ def config_hash(cfg) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 
+class InvalidRun(DataError):
+    """A run folder in the store that is not a complete run (files missing or unreadable)."""
+
+
+RUN_FILES = ("config.json", "summary.json", "metrics.jsonl", "checkpoint.pt")
+
+
+def run_problem(run: Path) -> str | None:
+    """What is wrong with a finished run folder, or None when it is complete and readable."""
+    missing = [name for name in RUN_FILES if not (run / name).is_file()]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    for name in ("config.json", "summary.json"):
+        try:
+            json.loads((run / name).read_text())
+        except (OSError, ValueError) as e:
+            return f"{name} is unreadable ({e})"
+    return None
+
+
 def train_or_load(cfg, runs_dir: str | Path = "data/runs", world: Path | None = None, progress: bool = True,
-                  suites: list[str] | None = None) -> dict:
+                  suites: list[str] | None = None, retrain: bool = False) -> dict:
     """The run for `cfg`: trained and evaluated once (on `suites` of the world, None = all), then
     read back from `<runs_dir>/<model>-<hash>`.
 
     The folder name carries a hash of the config, so a changed setting never reuses a stale run.
+    Safe to call from several processes at once: the run's lock lets one train while the others
+    wait, then load. A partial run (killed) is resumed; a failed run (non-finite loss) raises
+    RunFailed and an invalid folder InvalidRun, unless `retrain` asks to train either again.
     Returns {"dir", "config", "summary", "metrics" (list of dicts), "eval" (dict[str, float])}.
     """
     import dataclasses
+    import shutil
 
-    from clipstudy.train import train
+    from clipstudy.train import FAILED, train
 
     run = Path(runs_dir) / f"{cfg.model}-{config_hash(cfg)}"
-    if not (run / "summary.json").is_file():
-        train(dataclasses.replace(cfg, out=str(run), overwrite=True), progress=progress)
-    world = world or Path(cfg.data)
-    return run_record(run, recorded_eval(run, world, suites) or evaluate_run(run, world, suites, progress=progress))
+    run.parent.mkdir(parents=True, exist_ok=True)
+    with run_lock(run):
+        problem = run_problem(run) if run.exists() else None
+        if problem and not retrain:
+            raise InvalidRun(f"run folder {run} is not a complete run ({problem}); train it again with "
+                             f"retrain=True, or delete the folder")
+        if problem:
+            shutil.rmtree(run)
+        if not run.exists():
+            failed = (run.with_name(run.name + ".partial") / FAILED).is_file()
+            train(dataclasses.replace(cfg, out=str(run), overwrite=retrain and failed), progress=progress)
+        world = world or Path(cfg.data)
+        return run_record(run, recorded_eval(run, world, suites) or evaluate_run(run, world, suites, progress=progress))
 
 
 def run_record(run: Path, metrics: dict[str, float]) -> dict:

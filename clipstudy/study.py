@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -92,11 +93,22 @@ def configs(sizes: dict, world: Path, **fixed) -> list[TrainConfig]:
 
 
 def run_grid(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path, progress: bool = True,
-             suites: list[str] | None = None) -> list[dict]:
+             suites: list[str] | None = None, retrain: bool = False) -> list[dict]:
     """train_or_load every config, evaluated on `suites` (None = all; a progress bar over runs;
-    stored runs load in milliseconds)."""
+    stored runs load in milliseconds). A run that failed (non-finite loss) or whose folder is
+    invalid is reported in a warning and left out, never read as a result; `retrain` trains those again."""
+    from clipstudy.runs import InvalidRun, RunFailed
+
     bar = tqdm(cfgs, desc="runs (train or load)", unit="run", disable=not progress)
-    return [train_or_load(cfg, runs_dir=runs_dir, world=world, progress=False, suites=suites) for cfg in bar]
+    done, bad = [], []
+    for cfg in bar:
+        try:
+            done.append(train_or_load(cfg, runs_dir=runs_dir, world=world, progress=False, suites=suites, retrain=retrain))
+        except (RunFailed, InvalidRun) as e:
+            bad.append(str(e))
+    if bad:
+        warnings.warn(f"{len(bad)} of {len(cfgs)} runs left out of this chapter:\n" + "\n".join(bad), stacklevel=2)
+    return done
 
 
 def tidy(runs: list[dict]) -> pd.DataFrame:
