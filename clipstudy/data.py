@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import io
 import json
+import tarfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -46,11 +48,14 @@ class DataError(ValueError):
 
 @dataclass
 class Pairs:
-    """Image-caption pairs held as arrays (np.memmap for large pools)."""
+    """Image-caption pairs held as arrays (np.memmap for large pools), and what was skipped reading
+    them: `skipped` counts samples by reason, `skipped_examples` names the first few."""
 
     images: np.ndarray  # uint8 [N, H, W, 3]
     captions: list[str]
     meta: list[dict] = field(default_factory=list)  # optional per-row facts (classes, noise label)
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count; empty when none
+    skipped_examples: list[str] = field(default_factory=list)  # "shard.tar:key (reason)", "HF row 17 (reason)"
 
     def __len__(self) -> int:
         return len(self.captions)
@@ -60,13 +65,36 @@ class Pairs:
         return int(self.images.shape[1])
 
 
+IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")  # webdataset member extensions read as the image
+CAPTION_EXTS = ("txt", "text", "caption")  # ... and as the caption
+# Only these decoders see untrusted bytes: Pillow's EPS plugin, for one, runs Ghostscript.
+IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "TIFF", "PPM")
+EXAMPLES = 10  # skipped samples named in Pairs.skipped_examples
+
+
 def _decode(data: bytes, size: int | None) -> np.ndarray:
+    """Encoded image -> uint8 [H, W, 3], center-cropped and resized to size x size if given.
+    Raises whatever Pillow raises for bytes it cannot decode."""
     from PIL import Image
 
-    img = Image.open(io.BytesIO(data)).convert("RGB")
+    img = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+    img.load()  # Image.open is lazy: a truncated file fails only here
+    img = _to_rgb(img)
     if size is not None and img.size != (size, size):
         img = _center_resize(img, size)
     return np.asarray(img, dtype=np.uint8)
+
+
+def _to_rgb(img):
+    """Any Pillow mode -> 8-bit RGB; transparency is composited over white."""
+    from PIL import Image
+
+    if img.mode.startswith("I"):  # 16-bit grey ("I;16", or "I" from older Pillow): scale, don't clip
+        grey = np.asarray(img).astype(np.float32) / 257.0  # 65535 -> 255
+        img = Image.fromarray(np.clip(grey.round(), 0, 255).astype(np.uint8), "L")
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+        img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA"))
+    return img.convert("RGB")  # P, L, 1, CMYK, YCbCr, ...
 
 
 def _center_resize(img, size: int):
@@ -78,84 +106,243 @@ def _center_resize(img, size: int):
     return img.resize((size, size), Image.BICUBIC)
 
 
-def load_pairs(source: str | Path, image_size: int | None = None, limit: int | None = None) -> Pairs:
+def load_pairs(source: str | Path, image_size: int | None = None, limit: int | None = None,
+               progress: bool = False) -> Pairs:
     """Read a pool of pairs from a world folder, a world's train folder, tar shards or a HF dataset.
 
     `source` may be: a world folder (`world.json` inside), a folder with `images.npy` +
     `meta.jsonl`, a folder of `*.tar` shards or a brace pattern (`shards/{000..009}.tar`),
     or a folder written by `datasets.Dataset.save_to_disk`.
+
+    Shards and HF datasets: `image_size` center-crops and resizes every image to that size; without
+    it, images of several sizes are a DataError. Samples that cannot be used (corrupt image, missing
+    or bad caption, truncated shard, ...) are skipped and counted in `Pairs.skipped`; a source that
+    cannot be read at all, or with nothing usable, is a DataError. A world is our own format: any
+    damage is a DataError, and its images come back at their stored size whatever `image_size`
+    says (the trainer resizes each batch with `to_model_input`).
     """
     src = str(source)
     path = Path(src)
     if (path / "world.json").is_file():
         path = path / "train"
     if (path / "images.npy").is_file():
-        images = np.load(path / "images.npy", mmap_mode="r")
-        meta = [json.loads(line) for line in (path / "meta.jsonl").read_text().splitlines() if line]
-        if limit is not None:
-            images, meta = images[:limit], meta[:limit]
-        if image_size is not None and images.shape[1] != image_size:
-            raise DataError(f"{path} holds {images.shape[1]} px images, not {image_size} px; "
-                            f"build a world at that size or leave image_size unset")
-        return Pairs(images, [m["caption"] for m in meta], meta)
+        return _load_world(path, limit)
     if (path / "dataset_info.json").is_file() or (path / "state.json").is_file():
-        return _load_hf(path, image_size, limit)
+        return _load_hf(path, image_size, limit, progress)
     if path.is_dir() and sorted(path.glob("*.tar")):
-        return _load_wds([str(p) for p in sorted(path.glob("*.tar"))], image_size, limit)
+        return _load_wds([str(p) for p in sorted(path.glob("*.tar"))], image_size, limit, progress)
     if src.endswith(".tar") or "{" in src:
-        return _load_wds(src, image_size, limit)
+        return _load_wds(src, image_size, limit, progress)
     raise DataError(f"no pairs found at {src!r}: expected a world folder (world.json), "
                     f"images.npy + meta.jsonl, *.tar webdataset shards, or a saved HF dataset")
 
 
-def _stack(images: list[np.ndarray], captions: list[str], meta: list[dict], where: str) -> Pairs:
-    if not images:
-        raise DataError(f"{where} holds no image-caption pairs")
-    sizes = {im.shape for im in images}
-    if len(sizes) > 1:
-        raise DataError(f"{where} holds images of several sizes {sorted(sizes)[:3]}; pass image_size")
-    return Pairs(np.stack(images), captions, meta)
-
-
-def _load_wds(urls, image_size: int | None, limit: int | None) -> Pairs:
-    import webdataset as wds
-
-    images, captions, meta = [], [], []
-    for sample in wds.WebDataset(urls, shardshuffle=False, empty_check=False):
-        key = next((k for k in ("jpg", "jpeg", "png", "webp") if k in sample), None)
-        text = sample.get("txt")
-        if key is None or text is None:
+def _load_world(path: Path, limit: int | None) -> Pairs:
+    try:
+        images = np.load(path / "images.npy", mmap_mode="r")
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read {path / 'images.npy'}: {e}") from None
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise DataError(f"{path / 'images.npy'} holds {images.dtype} {list(images.shape)}, not uint8 [N, H, W, 3]")
+    try:
+        lines = (path / "meta.jsonl").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot read {path / 'meta.jsonl'}: {e}") from None
+    meta = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
             continue
-        images.append(_decode(sample[key], image_size))
-        captions.append(text.decode("utf-8") if isinstance(text, bytes) else text)
-        meta.append(json.loads(sample["json"]) if "json" in sample else {})
-        if limit is not None and len(captions) >= limit:
+        try:
+            row = json.loads(line)
+        except ValueError as e:
+            raise DataError(f"{path / 'meta.jsonl'} line {n} is not JSON: {e}") from None
+        if not isinstance(row, dict) or not isinstance(row.get("caption"), str):
+            raise DataError(f"{path / 'meta.jsonl'} line {n} has no \"caption\" string")
+        meta.append(row)
+    if len(meta) != len(images):
+        raise DataError(f"{path} holds {len(images)} images but {len(meta)} caption rows in meta.jsonl; "
+                        f"rebuild the world")
+    if limit is not None:
+        images, meta = images[:limit], meta[:limit]
+    return Pairs(images, [m["caption"] for m in meta], meta)
+
+
+class _Collector:
+    """The pairs of a shard or HF source, added one sample at a time: each is checked and decoded,
+    kept or skipped with a reason, and all kept images have one size."""
+
+    def __init__(self, where: str, image_size: int | None, limit: int | None, progress: bool):
+        from tqdm.auto import tqdm
+
+        self.where, self.image_size, self.limit = where, image_size, limit
+        self.images, self.captions, self.meta, self.names = [], [], [], []
+        self.skipped: dict[str, int] = {}
+        self.examples: list[str] = []
+        self.bar = tqdm(desc=f"reading {where}", unit=" samples", disable=not progress, leave=False)
+
+    @property
+    def full(self) -> bool:
+        return self.limit is not None and len(self.captions) >= self.limit
+
+    def skip(self, reason: str, name: str) -> bool:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        if len(self.examples) < EXAMPLES:
+            self.examples.append(f"{name} ({reason})")
+        self.bar.set_postfix(skipped=sum(self.skipped.values()), refresh=False)
+        return False
+
+    def add(self, name: str, image: bytes | None, caption: bytes | str | None, meta: dict) -> bool:
+        """One sample read; True if it was kept."""
+        self.bar.update()
+        if image is None:
+            return self.skip("no image", name)
+        if isinstance(caption, bytes):
+            try:
+                caption = caption.decode("utf-8")
+            except UnicodeDecodeError:
+                return self.skip("caption not UTF-8", name)
+        if not isinstance(caption, str):  # None: the sample has no caption member / a null cell
+            return self.skip("no caption", name)
+        if not caption.strip():
+            return self.skip("empty caption", name)
+        try:
+            pixels = _decode(image, self.image_size)
+        except Exception:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, ...) on bad bytes
+            return self.skip("corrupt image", name)
+        if self.images and pixels.shape != self.images[0].shape:
+            (h0, w0), (h, w) = self.images[0].shape[:2], pixels.shape[:2]
+            raise DataError(f"{self.where} holds images of several sizes ({w0}x{h0} px at {self.names[0]}, "
+                            f"{w}x{h} px at {name}); pass image_size (--image-size) to crop and resize them all")
+        self.images.append(pixels)
+        self.captions.append(caption)
+        self.meta.append(meta)
+        self.names.append(name)
+        return True
+
+    def pairs(self) -> Pairs:
+        self.bar.close()
+        if not self.captions:
+            if self.skipped:
+                raise DataError(f"{self.where} holds no usable pairs: skipped {self.skipped}, "
+                                f"e.g. {'; '.join(self.examples[:3])}")
+            raise DataError(f"{self.where} holds no image-caption pairs")
+        return Pairs(np.stack(self.images), self.captions, self.meta, dict(self.skipped), list(self.examples))
+
+
+def _load_wds(urls, image_size: int | None, limit: int | None, progress: bool = False) -> Pairs:
+    import braceexpand
+
+    shards = list(braceexpand.braceexpand(urls)) if isinstance(urls, str) else list(urls)
+    missing = [s for s in shards if not Path(s).is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more of {len(shards)})" if len(missing) > 1 else ""
+        raise DataError(f"shard {missing[0]} does not exist{more}")
+    where = f"shards {urls}" if isinstance(urls, str) else f"{len(shards)} shards in {Path(shards[0]).parent}"
+    out = _Collector(where, image_size, limit, progress)
+    for shard in shards:
+        if out.full:
             break
-    return _stack(images, captions, meta, f"shards {urls}")
+        _read_shard(shard, out)
+    return out.pairs()
 
 
-def _load_hf(path: Path, image_size: int | None, limit: int | None) -> Pairs:
+def _read_shard(shard: str, out: _Collector) -> None:
+    """Add one tar shard's samples to `out`. Members are grouped as webdataset does: consecutive
+    members with one key (the name up to the first dot of the basename) form a sample."""
+    from webdataset.tariterators import base_plus_ext
+
+    name = Path(shard).name
+    if Path(shard).stat().st_size == 0:
+        out.skip("empty shard", name)
+        return
+    try:
+        tar = tarfile.open(shard)
+    except tarfile.ReadError:
+        raise DataError(f"{shard} is not a tar file (or is damaged at its start)") from None
+    except OSError as e:
+        raise DataError(f"cannot open shard {shard}: {e}") from None
+    with tar:
+        key, sample, read = None, {}, 0
+        try:
+            for member in tar:
+                base, ext = base_plus_ext(member.name) if member.isreg() else (None, None)
+                if base is None:  # directories, links, names without an extension: webdataset skips them too
+                    continue
+                if sample and (base != key or ext.lower() in sample):  # a new sample starts
+                    _add_wds_sample(out, f"{name}:{key}", sample)
+                    read, sample = read + 1, {}
+                    if out.full:
+                        return
+                key = base
+                sample[ext.lower()] = tar.extractfile(member).read()
+            # tarfile stops quietly at a header it cannot parse; an intact tar ends with a zero block
+            tar.fileobj.seek(tar.offset)
+            intact = tar.fileobj.read(tarfile.BLOCKSIZE) == tarfile.NUL * tarfile.BLOCKSIZE
+        except (tarfile.TarError, OSError, EOFError, zlib.error):
+            intact = False
+        if not intact:  # the sample being read at the damage is dropped: it may be incomplete
+            out.skip("truncated shard", name)
+        elif sample:
+            _add_wds_sample(out, f"{name}:{key}", sample)
+        elif read == 0:
+            out.skip("empty shard", name)
+
+
+def _add_wds_sample(out: _Collector, name: str, sample: dict[str, bytes]) -> None:
+    image = next((sample[e] for e in IMAGE_EXTS if e in sample), None)
+    caption = next((sample[e] for e in CAPTION_EXTS if e in sample), None)
+    meta, bad_json = {}, False
+    if "json" in sample:
+        try:
+            meta = json.loads(sample["json"])
+        except (ValueError, RecursionError):  # ValueError includes bad UTF-8
+            meta = None
+        if not isinstance(meta, dict):
+            meta, bad_json = {}, True
+    if out.add(name, image, caption, meta) and bad_json:
+        out.skip("bad json (pair kept)", name)
+
+
+def _load_hf(path: Path, image_size: int | None, limit: int | None, progress: bool = False) -> Pairs:
     import datasets
 
-    ds = datasets.load_from_disk(str(path))
+    try:
+        ds = datasets.load_from_disk(str(path))
+    except Exception as e:  # datasets raises many kinds (ArrowInvalid, JSONDecodeError, FileNotFoundError, ...)
+        detail = " ".join(str(e).split())
+        raise DataError(f"cannot read the HF dataset at {path}: {type(e).__name__}: {detail}") from None
     if isinstance(ds, datasets.DatasetDict):
-        ds = ds["train"]
+        if "train" not in ds and len(ds) != 1:
+            raise DataError(f"HF dataset at {path} has splits {list(ds)} and none is called 'train'")
+        ds = ds["train"] if "train" in ds else next(iter(ds.values()))
     text_col = next((c for c in ("caption", "text", "txt") if c in ds.column_names), None)
     if "image" not in ds.column_names or text_col is None:
         raise DataError(f"HF dataset at {path} needs an 'image' and a 'caption' column; "
                         f"it has {ds.column_names}")
-    if limit is not None:
-        ds = ds.select(range(min(limit, len(ds))))
-    images, captions, meta = [], [], []
+    if isinstance(ds.features["image"], datasets.Image):
+        ds = ds.cast_column("image", datasets.Image(decode=False))  # bytes: decode errors become skips
+    out = _Collector(f"HF dataset {path}", image_size, limit, progress)
+    out.bar.total = len(ds)
     extra = [c for c in ds.column_names if c not in ("image", text_col)]
-    for row in ds:
-        img = row["image"].convert("RGB")
-        if image_size is not None and img.size != (image_size, image_size):
-            img = _center_resize(img, image_size)
-        images.append(np.asarray(img, dtype=np.uint8))
-        captions.append(row[text_col])
-        meta.append({c: row[c] for c in extra})
-    return _stack(images, captions, meta, f"HF dataset {path}")
+    for i, row in enumerate(ds):
+        if out.full:
+            break
+        out.add(f"HF row {i}", _hf_image_bytes(row["image"]), row[text_col], {c: row[c] for c in extra})
+    return out.pairs()
+
+
+def _hf_image_bytes(value) -> bytes | None:
+    """An undecoded `datasets.Image` value ({"bytes", "path"}) or a binary column -> bytes."""
+    if isinstance(value, dict):
+        if value.get("bytes") is not None:
+            return value["bytes"]
+        if value.get("path"):
+            try:
+                return Path(value["path"]).read_bytes()
+            except OSError:
+                return None  # an image file that is gone: counted as "no image"
+        return None
+    return value if isinstance(value, bytes) else None
 
 
 def batch_indices(n: int, batch_size: int, seed: int, start: int = 0) -> Iterator[np.ndarray]:

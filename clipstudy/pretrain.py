@@ -53,7 +53,7 @@ def image_tower(cfg, image_size: int, device: torch.device, progress: bool = Fal
         return torch.load(path, map_location="cpu", weights_only=True)
     from clipstudy.train import _param_groups, lr_at, make_ssl_head, ssl_loss  # train imports this module
 
-    pairs = load_pairs(cfg.data)  # every image of the pool, whatever the run's data_limit
+    pairs = load_pairs(cfg.data, image_size=cfg.image_size or None)  # every image of the pool, whatever the run's data_limit
     precision = resolve_precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)
     model = models.create_model(cfg.model, image_size=image_size)
