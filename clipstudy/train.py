@@ -51,11 +51,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Literal, TypeVar
 
+import filelock
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from clipstudy import __version__, augment, models, pretrain, tome
+from clipstudy import __version__, augment, distributed, models, pretrain, tome
 from clipstudy import tokenizer as word_vocab
 from clipstudy.compute import autocast, resolve_device, resolve_precision
 from clipstudy.config import ConfigError, to_dict
@@ -110,22 +111,50 @@ class TrainConfig:
     overwrite: bool = False  # replace an existing run folder
 
     def check(self) -> None:
-        for name in ("samples", "batch_size"):
+        """Raise ConfigError, naming the field, its value and the valid range, for a run that
+        cannot train as asked; runs before anything is written. (NaN fails every range test.)"""
+        from dataclasses import fields
+
+        for name in ("samples", "batch_size", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
         if self.samples < self.batch_size:
             raise ConfigError(f"samples={self.samples} is less than one batch (batch_size={self.batch_size})")
-        if self.lr <= 0 or self.min_lr < 0 or self.min_lr > self.lr:
-            raise ConfigError(f"need 0 <= min_lr <= lr and lr > 0 (got lr={self.lr}, min_lr={self.min_lr})")
-        if min(self.warmup, self.image_size, self.data_limit, self.checkpoint_every, self.threads, self.curve_every) < 0:
-            raise ConfigError("warmup, image_size, data_limit, checkpoint_every, curve_every and threads must be >= 0")
+        for name in ("warmup", "image_size", "data_limit", "checkpoint_every", "curve_every", "threads"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 0")
+        if not 0 <= self.seed < 2**63:  # numpy takes no negative seed, torch none of 2**64 or more
+            raise ConfigError(f"seed={self.seed} is out of range; use 0 <= seed < 2**63")
+        if not 0 < self.lr < math.inf:
+            raise ConfigError(f"lr={self.lr} is out of range; use a finite lr > 0 (paper A: 1e-3)")
+        if not 0 <= self.min_lr <= self.lr:
+            raise ConfigError(f"min_lr={self.min_lr} is out of range; use 0 <= min_lr <= lr (lr={self.lr})")
+        if not 0 < self.eps < math.inf:
+            raise ConfigError(f"eps={self.eps} is out of range; use a finite eps > 0 (AdamW: 1e-6 to 1e-8)")
+        for name, default in (("beta1", 0.9), ("beta2", 0.98)):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} is out of range; use 0 <= {name} < 1 (default {default})")
+        for name in ("grad_clip", "weight_decay"):  # a negative clip or decay climbs the loss
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ConfigError(f"{name}={getattr(self, name)} is out of range; use a finite {name} >= 0 (0 = off)")
         if not 0 < self.temperature <= 1:
             raise ConfigError(f"temperature={self.temperature} is out of range; use 0 < temperature <= 1 (CLIP: 0.07)")
         if not 3 <= self.context_length <= 77:
             raise ConfigError(f"context_length={self.context_length} is out of range; use 3..77")
         if self.model not in models.MODELS:
             raise ConfigError(f"model={self.model!r} is not registered; valid models: {sorted(models.MODELS)}")
+        # a ViT takes multiples of its patch size, the CNN towers of their total stride; 1024 px
+        # (16k patches of 8 px) is far past what any registered model is sized for
+        multiple = models._size_multiple(models.model_config(self.model)["vision_cfg"])
+        if self.image_size and (self.image_size % multiple or self.image_size > 1024):
+            raise ConfigError(f"image_size={self.image_size} is out of range for {self.model}; use 0 (the data's "
+                              f"own size) or a multiple of {multiple} px up to 1024")
+        resolve_device(self.device)  # ConfigError for a device name that is not valid or not here
         self._check_strategies()
+        for f in fields(self):  # any float field the checks above do not bound
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{f.name}={value} is out of range; use a finite number")
 
     def _check_strategies(self) -> None:
         from clipstudy.augment import AUGMENTATIONS
@@ -138,8 +167,8 @@ class TrainConfig:
             raise ConfigError(f"ssl_scale={self.ssl_scale} is out of range; use 0 <= ssl_scale <= 100 (SLIP: 1.0)")
         if self.tome_r < 0 or self.pretrain_samples < 1:
             raise ConfigError(f"need tome_r >= 0 and pretrain_samples >= 1 (got {self.tome_r}, {self.pretrain_samples})")
-        if self.pretrained_text and not (self.pretrained_text in models.TEXT_TOWERS
-                                         or self.pretrained_text.startswith(models.HF_PREFIX)):
+        hf = self.pretrained_text.startswith(models.HF_PREFIX) and len(self.pretrained_text) > len(models.HF_PREFIX)
+        if self.pretrained_text and not (self.pretrained_text in models.TEXT_TOWERS or hf):
             raise ConfigError(f"pretrained_text={self.pretrained_text!r} is not valid; choose '', one of "
                               f"{list(models.TEXT_TOWERS)} or '{models.HF_PREFIX}<Hugging Face Hub id or model folder>'")
         vit = models.is_vit(self.model)
@@ -179,13 +208,16 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opti
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=True)
 
 
-def make_loss(cfg: TrainConfig):
+def make_loss(cfg: TrainConfig, rank: int = 0, world_size: int = 1):
+    """open_clip's loss; over several processes it gathers every rank's features with their
+    gradients, so each rank's loss is the loss of the global batch."""
     from open_clip.loss import ClipLoss, SigLipLoss  # SigLipLoss is not re-exported by open_clip 3.3
 
-    losses = {"clip": ClipLoss, "siglip": SigLipLoss}
-    if cfg.loss not in losses:
-        raise ConfigError(f"loss={cfg.loss!r} is not implemented; valid: {list(losses)}")
-    return losses[cfg.loss]()
+    if cfg.loss == "siglip":
+        return SigLipLoss(rank=rank, world_size=world_size)
+    if cfg.loss == "clip":
+        return ClipLoss(gather_with_grad=True, cache_labels=True, rank=rank, world_size=world_size)
+    raise ConfigError(f"loss={cfg.loss!r} is not implemented; valid: ['clip', 'siglip']")
 
 
 SIGLIP_INIT = {"temperature": 0.1, "bias": -10.0}  # SigLIP: t' = log 10, b = -10, both learned
@@ -247,11 +279,12 @@ def make_ssl_head(cfg: TrainConfig) -> torch.nn.Module:
     return SimCLRProjectionHead(input_dim=dim, hidden_dim=4 * dim, output_dim=dim, num_layers=3)
 
 
-def ssl_loss(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-    """SimCLR's NT-Xent between the two views' projections (lightly's NTXentLoss, tau 0.1)."""
+def ssl_loss(z1: torch.Tensor, z2: torch.Tensor, gather: bool = False) -> torch.Tensor:
+    """SimCLR's NT-Xent between the two views' projections (lightly's NTXentLoss, tau 0.1);
+    `gather`: negatives from every rank (under torchrun)."""
     from lightly.loss import NTXentLoss
 
-    return NTXentLoss(temperature=SSL_TEMPERATURE)(z1.float(), z2.float())
+    return NTXentLoss(temperature=SSL_TEMPERATURE, gather_distributed=gather)(z1.float(), z2.float())
 
 
 def train_flops(cfg: TrainConfig, model, ssl_head, image_size: int, context_length: int) -> dict:
@@ -316,29 +349,99 @@ def _one_ahead(items: Iterator[T]) -> Iterator[T]:
             yield item
 
 
-def _prepare_out(cfg: TrainConfig) -> tuple[Path, Path]:
+RESUME_IGNORES = ("out", "overwrite", "threads", "compile", "checkpoint_every", "log_every")  # may change on resume
+
+
+def _prepare_out(cfg: TrainConfig) -> tuple[Path, Path, dict | None]:
+    """(out, the `<out>.partial` folder to write, the checkpoint to resume from or None). A
+    partial run of the same config is resumed; `overwrite` is the only way to throw one away."""
+    from clipstudy.runs import RunFailed
+
     out = Path(cfg.out)
     partial = out.with_name(out.name + ".partial")
     if out.exists() and not cfg.overwrite:
         raise ConfigError(f"run folder {out} already exists; pass overwrite=true or choose another out")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    return out, partial
+    if cfg.overwrite or not partial.exists():
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        return out, partial, None
+    if (partial / FAILED).is_file():
+        why = json.loads((partial / FAILED).read_text())["error"]
+        raise RunFailed(f"{partial} failed before ({why}); pass overwrite=true to train it again")
+    ckpt = partial / "checkpoint.pt"
+    if not ckpt.is_file():  # killed before its first checkpoint: nothing to resume
+        shutil.rmtree(partial)
+        partial.mkdir(parents=True)
+        return out, partial, None
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except Exception as e:  # written atomically, so only damage from outside gets here
+        raise DataError(f"cannot resume from {ckpt} ({type(e).__name__}: {e}); pass overwrite=true to start again") from e
+    saved, now = state["train_config"], to_dict(cfg)
+    differ = sorted(k for k in now if k not in RESUME_IGNORES and saved.get(k) != now[k])
+    if differ or "resume" not in state:
+        raise ConfigError(f"{partial} is a partial run of another config (it differs in {differ}); "
+                          f"pass overwrite=true to discard it, or choose another out")
+    return out, partial, state
+
+
+FAILED = "failed.json"  # in a partial run folder: why the run stopped (a non-finite loss)
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict:
-    """Train a CLIP model as `cfg` says; return the run summary (also written to summary.json)."""
+    """Train a CLIP model as `cfg` says; return the run summary (also written to summary.json).
+
+    Resumes a partial run of the same config (`<out>.partial`) from its last checkpoint, exactly:
+    an interrupted and resumed run ends with the same metrics as an uninterrupted one (on CPU).
+    Under torchrun, trains data-parallel (clipstudy/distributed.py); rank 0 writes the run."""
+    from clipstudy.runs import RunFailed, run_lock
+
     cfg.check()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    rank, world_size = distributed.setup()
+    if cfg.batch_size % world_size:
+        raise ConfigError(f"batch_size={cfg.batch_size} does not split over {world_size} processes; "
+                          f"use a multiple of {world_size}")
+    device = distributed.local_device(resolve_device(cfg.device))
     precision = resolve_precision(cfg.precision, device)
-    pairs = load_pairs(cfg.data, limit=cfg.data_limit or None)
+    pairs = load_pairs(cfg.data, image_size=cfg.image_size or None, limit=cfg.data_limit or None)
     if cfg.batch_size > len(pairs):
         raise DataError(f"batch_size={cfg.batch_size} is larger than the pool ({len(pairs)} pairs at {cfg.data})")
     image_size = cfg.image_size or pairs.image_size
-    out, run = _prepare_out(cfg)
 
+    lock = run_lock(Path(cfg.out))
+    if rank == 0:
+        try:
+            lock.acquire(blocking=False)  # re-entered when train_or_load holds it already
+        except filelock.Timeout:
+            raise ConfigError(f"{cfg.out} is being trained by another process (it holds {lock.lock_file}); "
+                              f"wait for it, or choose another out") from None
+    try:
+        out, run, resume = _prepare_out(cfg) if rank == 0 else (Path(cfg.out), None, None)
+        resumed_from = distributed.broadcast(resume["step"] if resume else 0, world_size)
+        if rank and resumed_from:  # every rank resumes from the checkpoint rank 0 found
+            resume = torch.load(Path(cfg.out + ".partial") / "checkpoint.pt", map_location="cpu", weights_only=True)
+        if cfg.pretrained_image and world_size > 1:  # rank 0 pre-trains (or loads) the tower, the others load it
+            if rank == 0:
+                pretrain.image_tower(cfg, image_size, device, progress)
+            distributed.barrier(world_size)
+        return _train(cfg, pairs, image_size, device, precision, out, run, resume, rank, world_size,
+                      progress and rank == 0)
+    except FloatingPointError as e:  # recorded as failed, never read as a result
+        if rank == 0:
+            (run / FAILED).write_text(json.dumps({"error": str(e)}, indent=2))
+        ckpt = Path(cfg.out + ".partial") / "checkpoint.pt"
+        kept = (f"the last good checkpoint (step {torch.load(ckpt, weights_only=True)['step']}) is kept in {ckpt}"
+                if ckpt.is_file() else "no checkpoint was written before it")
+        raise RunFailed(f"{e}; {kept}") from e
+    finally:
+        if rank == 0:
+            lock.release()
+
+
+def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, precision: str, out: Path,
+           run: Path | None, resume: dict | None, rank: int, world_size: int, progress: bool) -> dict:
     tokenizer, overrides = text_side(cfg, pairs.captions)
     overrides.update(logit_init(cfg))
     if cfg.patch_dropout:
@@ -347,34 +450,57 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     ssl_head = make_ssl_head(cfg).to(device) if cfg.ssl_scale else None
     trained = torch.nn.ModuleList([model, ssl_head]) if ssl_head is not None else model  # what the optimizer steps
     flops = train_flops(cfg, model, ssl_head, image_size, tokenizer.context_length)
-    loss_fn = make_loss(cfg)
+    loss_fn = make_loss(cfg, rank, world_size)
     optimizer = make_optimizer(cfg, trained)
     step_model = torch.compile(model) if cfg.compile else model  # `model` keeps the plain weights
     augment_clip = augment.make(cfg.augment)
     augment_ssl = augment.make("simclr") if ssl_head is not None else None
-    generator = torch.Generator().manual_seed(cfg.seed)  # the augmentations' draws: reproducible per seed
+    # the augmentations' draws, reproducible per seed (and rank); patch dropout draws from torch's
+    generator = torch.Generator().manual_seed(cfg.seed + 1_000_003 * rank)
+    torch.manual_seed(cfg.seed + 1_000_003 * rank)
+    writer = rank == 0
 
-    (run / "config.json").write_text(json.dumps(
-        {"train": to_dict(cfg), "image_size": image_size, "pool_pairs": len(pairs),
-         "flops": flops, "code": code_version(), "device": str(device), "precision": precision,
-         "threads": torch.get_num_threads(), "model_overrides": overrides}, indent=2))
-    if isinstance(tokenizer, word_vocab.WordTokenizer):
-        tokenizer.save(run)  # beside the checkpoint: the run folder loads in plain open_clip (local-dir:)
+    start_step, rows, curve_rows, seconds_before = 0, [], [], 0.0
+    if resume is not None:
+        model.load_state_dict(resume["state_dict"])
+        optimizer.load_state_dict(resume["optimizer"])
+        state = resume["resume"]
+        if ssl_head is not None:
+            ssl_head.load_state_dict(state["ssl_head"])
+        generator.set_state(state["generator"][rank] if rank < len(state["generator"]) else state["generator"][0])
+        torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        start_step, rows, curve_rows, seconds_before = resume["step"], state["metrics"], state["curve"], state["seconds"]
+
+    if writer:
+        (run / "config.json").write_text(json.dumps(
+            {"train": to_dict(cfg), "image_size": image_size, "pool_pairs": len(pairs),
+             "skipped": pairs.skipped, "skipped_examples": pairs.skipped_examples,
+             "flops": flops, "code": code_version(), "device": str(device), "precision": precision,
+             "threads": torch.get_num_threads(), "world_size": world_size, "resumed_from_step": start_step,
+             "model_overrides": overrides}, indent=2))
+        if isinstance(tokenizer, word_vocab.WordTokenizer):
+            tokenizer.save(run)  # beside the checkpoint: the run folder loads in plain open_clip (local-dir:)
+        _write_rows(run / "metrics.jsonl", rows)  # what the checkpoint saw: a killed run logged beyond it
+        _write_rows(run / "curve.jsonl", curve_rows) if curve_rows else (run / "curve.jsonl").unlink(missing_ok=True)
     steps = cfg.samples // cfg.batch_size
-    curve = _curve_probe(cfg, run, model, tokenizer, device, precision)
-    log = (run / "metrics.jsonl").open("w")
-    bar = tqdm(total=steps * cfg.batch_size, unit="sample", unit_scale=True, disable=not progress,
-               desc=f"train {cfg.model}")
+    curve = _curve_probe(cfg, run, model, tokenizer, device, precision) if writer else None
+    log = (run / "metrics.jsonl").open("a") if writer else None
+    skipped = sum(n for why, n in pairs.skipped.items() if "kept" not in why)  # bad samples the loader dropped
+    bar = tqdm(total=steps * cfg.batch_size, initial=start_step * cfg.batch_size, unit="sample", unit_scale=True,
+               disable=not progress, desc=f"train {cfg.model}" + (f" ({skipped} bad samples skipped)" if skipped else ""))
     trained.train()
     locked_eval_mode(cfg, model)
-    start = last_t = time.perf_counter()
-    last_samples, loss_value = 0, float("nan")
+    start = last_t = time.perf_counter() - seconds_before
+    last_samples, loss_value = start_step * cfg.batch_size, float("nan")
     pool_tokens = tokenize_pool(tokenizer, pairs.captions, progress)  # in the run's time, as a step's was
-    data = ((np.asarray(pairs.images[idx]), pool_tokens[torch.from_numpy(idx)])
-            for idx in batch_indices(len(pairs), cfg.batch_size, cfg.seed))
+    local = slice(rank * cfg.batch_size // world_size, (rank + 1) * cfg.batch_size // world_size)
+    data = ((np.asarray(pairs.images[idx[local]]), pool_tokens[torch.from_numpy(idx[local])])
+            for idx in batch_indices(len(pairs), cfg.batch_size, cfg.seed, start=start_step * cfg.batch_size))
     if device.type == "cuda":  # the host would sit idle while kernels run: prepare the next batch then
         data = _one_ahead(data)
-    for step in range(1, steps + 1):
+    for step in range(start_step + 1, steps + 1):
         samples_seen = (step - 1) * cfg.batch_size
         lr = lr_at(cfg, samples_seen)
         for group in optimizer.param_groups:
@@ -392,22 +518,23 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             if ssl_head is not None:  # SLIP: SimCLR between two more views of the same images
                 views = [to_model_input(augment_ssl(images, generator), image_size) for _ in range(2)]
                 z = [ssl_head(step_model.encode_image(v)) for v in views]  # (B, ssl dim) each
-                losses["ssl_loss"] = cfg.ssl_scale * ssl_loss(*z)
+                losses["ssl_loss"] = cfg.ssl_scale * ssl_loss(*z, world_size > 1)
             loss = sum(losses.values())
+        loss_value = distributed.mean(loss, world_size)
+        if not math.isfinite(loss_value):  # stop before the step: the weights and checkpoint stay good
+            raise FloatingPointError(f"loss became {loss_value} at step {step} (lr {lr:.3g}); lower lr")
 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients(trained.parameters(), world_size)
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(trained.parameters(), cfg.grad_clip)
         optimizer.step()
         with torch.no_grad():  # CLIP clamps the temperature at 100 to keep training stable
             model.logit_scale.clamp_(0, math.log(100))
 
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            raise FloatingPointError(f"loss became {loss_value} at step {step}; lower lr (now {lr:g})")
         bar.update(cfg.batch_size)
-        if step % cfg.log_every == 0 or step == steps:
+        if writer and (step % cfg.log_every == 0 or step == steps):
             now = time.perf_counter()
             seen = step * cfg.batch_size
             row = {"step": step, "samples": seen, "loss": round(loss_value, 5), "lr": lr,
@@ -418,32 +545,56 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                 row["logit_bias"] = round(model.logit_bias.item(), 3)
             if "ssl_loss" in losses:
                 row["ssl_loss"] = round(losses["ssl_loss"].item(), 5)
+            rows.append(row)
             log.write(json.dumps(row) + "\n")
             log.flush()
             bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}")
             last_t, last_samples = now, seen
         if curve and (step * cfg.batch_size // cfg.curve_every > samples_seen // cfg.curve_every or step == steps):
-            curve(step * cfg.batch_size)
+            curve_rows.append(curve(step * cfg.batch_size))
             locked_eval_mode(cfg, model)  # the probe puts the whole model back in train mode
         crossed = cfg.checkpoint_every and step * cfg.batch_size // cfg.checkpoint_every > samples_seen // cfg.checkpoint_every
         if crossed and step < steps:
-            _save(run, model, cfg, image_size, optimizer, step, overrides)
+            resume_state = _resume_state(ssl_head, generator, device, rows, curve_rows, time.perf_counter() - start,
+                                         world_size)
+            if writer:
+                _save(run, model, cfg, image_size, optimizer, step, overrides, resume_state)
     bar.close()
-    log.close()
     seconds = time.perf_counter() - start
-
-    _save(run, model, cfg, image_size, optimizer, steps, overrides)
     summary = {"model": cfg.model, "image_size": image_size, "precision": precision, "samples": steps * cfg.batch_size,
                "steps": steps, "final_loss": loss_value, "seconds": round(seconds, 2),
                "samples_per_s": round(steps * cfg.batch_size / seconds, 2),
                "train_gflops_per_sample": flops["train_gflops"],
                "total_pflops": steps * cfg.batch_size * flops["train_gflops"] / 1e6,
                "pool_pairs": len(pairs), "out": str(out)}
-    (run / "summary.json").write_text(json.dumps(summary, indent=2))
-    if out.exists():  # overwrite=True was checked before training started
-        shutil.rmtree(out)
-    os.replace(run, out)
+    if writer:
+        log.close()
+        _save(run, model, cfg, image_size, optimizer, steps, overrides)
+        (run / "summary.json").write_text(json.dumps(summary, indent=2))
+        if out.exists():  # overwrite=True was checked before training started
+            shutil.rmtree(out)
+        os.replace(run, out)
+    distributed.barrier(world_size)  # no rank returns before the run folder is complete
     return summary
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def _resume_state(ssl_head, generator: torch.Generator, device: torch.device, rows: list[dict],
+                  curve_rows: list[dict], seconds: float, world_size: int) -> dict:
+    """What a checkpoint needs beyond the weights and optimizer to resume exactly: the RNG states
+    (augmentation draws of every rank, torch's for patch dropout), the metrics logged so far, the
+    time spent. The data position is the step: the batch order is a function of seed and step."""
+    generators = [generator.get_state()]
+    if world_size > 1:  # each rank draws its own augmentations
+        generators = [None] * world_size
+        torch.distributed.all_gather_object(generators, generator.get_state())
+    return {"generator": generators, "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "ssl_head": ssl_head.state_dict() if ssl_head is not None else None,
+            "metrics": list(rows), "curve": list(curve_rows), "seconds": round(seconds, 3)}
 
 
 CURVE_IMAGES = 1_000  # evenly spaced images of the `id` suite: standard error ~1.5 points at 50%
@@ -462,16 +613,25 @@ def _curve_probe(cfg: TrainConfig, run: Path, model, tokenizer, device, precisio
     images, labels = np.asarray(suite.images[pick]), suite.labels[pick]
     prompts = info.get("prompts") or load_templates()
 
-    def record(samples: int) -> None:
+    def record(samples: int) -> dict:
         top1 = zero_shot(model, tokenizer, images, labels, info["classes"]["phrases"], prompts,
                          device=str(device), precision=precision)["top1"]
+        row = {"samples": samples, "id_top1": round(top1, 5), "images": len(pick)}
         with (run / "curve.jsonl").open("a") as f:
-            f.write(json.dumps({"samples": samples, "id_top1": round(top1, 5), "images": len(pick)}) + "\n")
+            f.write(json.dumps(row) + "\n")
+        return row
 
     return record
 
 
-def _save(run: Path, model, cfg: TrainConfig, image_size: int, optimizer, step: int, overrides: dict) -> None:
-    models.save_checkpoint(run / "checkpoint.pt", model, cfg.model, image_size, overrides=overrides,
-                           extra={"step": step, "samples": step * cfg.batch_size,
-                                  "train_config": to_dict(cfg), "optimizer": optimizer.state_dict()})
+def _save(run: Path, model, cfg: TrainConfig, image_size: int, optimizer, step: int, overrides: dict,
+          resume: dict | None = None) -> None:
+    """Write the checkpoint (atomically: a kill leaves the previous one whole), never from a
+    non-finite state: weights that overflowed stop the run with the last good checkpoint kept."""
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise FloatingPointError(f"weights became non-finite at step {step} (lr {optimizer.param_groups[0]['lr']:.3g}); lower lr")
+    extra = {"step": step, "samples": step * cfg.batch_size, "train_config": to_dict(cfg),
+             "optimizer": optimizer.state_dict()}
+    if resume is not None:
+        extra["resume"] = resume
+    models.save_checkpoint(run / "checkpoint.pt", model, cfg.model, image_size, overrides=overrides, extra=extra)

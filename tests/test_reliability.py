@@ -1,0 +1,189 @@
+"""A study survives what shared machines do to it: `kill -9` mid-run (resumed exactly), two
+processes asking for one run (trained once), a crashed lock holder, a run whose loss becomes NaN
+(recorded as failed, never read), an invalid run folder; and torchrun data-parallel training
+(2 processes on CPU with gloo give the one-process loss curve). ~2 minutes on 2 cores: each
+subprocess pays ~5 s of imports."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import torch
+
+from clipstudy import cli
+from clipstudy.config import ConfigError
+from clipstudy.runs import InvalidRun, RunFailed, config_hash, train_or_load
+from clipstudy.study import run_grid
+from clipstudy.train import FAILED, TrainConfig, train
+
+TINY_WORLD = ["--classes", "40", "--pairs", "1024", "--retrieval-images", "64", "--probe-per-class", "12",
+              "--image-size", "32"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reliability") / "world"
+    assert cli.main(["--quiet", "world", "build", "--out", str(out), *TINY_WORLD]) == 0
+    return out
+
+
+def _train_args(world, out, *extra):
+    return ["--quiet", "train", "--data", str(world), "--out", str(out), "--model", "vit-ti-8", "--samples", "1920",
+            "--batch-size", "64", "--warmup", "320", "--log-every", "1", "--threads", "1", *extra]
+
+
+def _rows(run: Path) -> list[dict]:  # the logged metrics less wall-clock timings
+    return [{k: v for k, v in json.loads(line).items() if k not in ("samples_per_s", "seconds")}
+            for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _weights(run: Path) -> dict:
+    return torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)["state_dict"]
+
+
+def _kill_at(cmd: list[str], metrics: Path, logged_steps: int) -> None:
+    """Start `cmd`, SIGKILL it and its children once `metrics` has `logged_steps` lines."""
+    p = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while p.poll() is None:
+        try:
+            if len(metrics.read_text().splitlines()) >= logged_steps:
+                break
+        except OSError:
+            pass
+        time.sleep(0.005)
+    for proc in [psutil.Process(p.pid), *psutil.Process(p.pid).children(recursive=True)]:  # torchrun's workers too
+        proc.kill()
+    p.wait()
+
+
+def test_kill_minus_9_at_random_steps_then_resume_ends_identical(world, tmp_path):
+    # augmentation and patch dropout draw random numbers every step: their RNG states resume too
+    extra = ["--checkpoint-every", "320", "--augment", "crop_flip", "--patch-dropout", "0.5", "--curve-every", "960"]
+    assert cli.main(_train_args(world, tmp_path / "whole", *extra)) == 0
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "clipstudy", *_train_args(world, out, *extra)]
+    for step in random.Random(os.getpid()).sample(range(2, 29), 2):
+        _kill_at(cmd, tmp_path / "killed.partial" / "metrics.jsonl", step)
+        assert not out.exists() and (tmp_path / "killed.partial").is_dir()
+    assert cli.main(_train_args(world, out, *extra)) == 0
+    assert _rows(out) == _rows(tmp_path / "whole")
+    assert (out / "curve.jsonl").read_text() == (tmp_path / "whole" / "curve.jsonl").read_text()
+    whole, resumed = _weights(tmp_path / "whole"), _weights(out)
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_resume_refuses_another_config_and_overwrite_starts_again(world, tmp_path, capsys):
+    out = tmp_path / "run"
+    _kill_at([sys.executable, "-m", "clipstudy", *_train_args(world, out, "--checkpoint-every", "128")],
+             tmp_path / "run.partial" / "metrics.jsonl", 6)
+    assert cli.main(_train_args(world, out, "--checkpoint-every", "128", "--lr", "5e-4")) == 2
+    assert "differs in ['lr']" in capsys.readouterr().err
+    assert cli.main([*_train_args(world, out, "--lr", "5e-4"), "--overwrite", "true"]) == 0
+    assert json.loads((out / "config.json").read_text())["resumed_from_step"] == 0
+
+
+CONCURRENT = textwrap.dedent("""
+    import json, os, sys
+    import clipstudy.train as T
+    from clipstudy.runs import train_or_load
+    real = T.train
+    def counted(cfg, progress=True):
+        with open(sys.argv[2], "a") as f:
+            f.write(f"{os.getpid()}\\n")
+        return real(cfg, progress)
+    T.train = counted
+    cfg = T.TrainConfig(data=sys.argv[1], model="vit-ti-8", samples=1280, batch_size=64, warmup=0, threads=1)
+    run = train_or_load(cfg, runs_dir=sys.argv[3], progress=False, suites=["id"])
+    print(json.dumps({"dir": str(run["dir"]), "top1": run["eval"]["id/top1"]}))
+""")
+
+
+def test_two_processes_one_config_train_once_and_both_get_the_run(world, tmp_path):
+    script, log = tmp_path / "one_run.py", tmp_path / "trained.log"
+    script.write_text(CONCURRENT)
+    procs = [subprocess.Popen([sys.executable, str(script), str(world), str(log), str(tmp_path / "runs")],
+                              env=ENV, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [json.loads(p.communicate(timeout=300)[0].splitlines()[-1]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert len(log.read_text().splitlines()) == 1  # one process trained, the other waited and loaded
+    assert results[0] == results[1]
+
+
+def test_a_crashed_lock_holder_does_not_block_the_store(world, tmp_path):
+    cfg = TrainConfig(data=str(world), model="vit-ti-8", samples=128, batch_size=64, warmup=0)
+    run = tmp_path / f"{cfg.model}-{config_hash(cfg)}"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time, filelock; "
+                               "lock = filelock.FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); time.sleep(600)",
+                               f"{run}.lock"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(ConfigError, match="being trained by another process"):  # refused at once while held
+        train(TrainConfig(**{**cfg.__dict__, "out": str(run)}), progress=False)
+    assert not run.exists() and not Path(f"{run}.partial").exists()
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert train_or_load(cfg, runs_dir=tmp_path, progress=False, suites=["id"])["dir"] == run
+
+
+def test_a_nan_run_stops_keeps_its_last_good_checkpoint_and_is_recorded_failed(world, tmp_path, capsys):
+    out = tmp_path / "nan"
+    args = ["--quiet", "train", "--data", str(world), "--out", str(out), "--model", "vit-ti-8", "--samples", "1280",
+            "--batch-size", "64", "--warmup", "64", "--lr", "1e3", "--checkpoint-every", "64", "--log-every", "1"]
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("non-finite" in err[0] or "loss became" in err[0])
+    assert "at step" in err[0] and "(lr " in err[0]
+    partial = tmp_path / "nan.partial"
+    assert not out.exists() and (partial / FAILED).is_file()
+    ckpt = torch.load(partial / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+    assert cli.main(args) == 1  # the same command reports the recorded failure; it does not retrain
+    assert "failed before" in capsys.readouterr().err
+
+
+def test_the_store_reports_failed_and_invalid_runs_and_chapters_leave_them_out(world, tmp_path):
+    bad = TrainConfig(data=str(world), model="vit-ti-8", samples=1280, batch_size=64, warmup=64, lr=1e3)
+    with pytest.raises(RunFailed):
+        train_or_load(bad, runs_dir=tmp_path, progress=False)
+    with pytest.raises(RunFailed, match="failed before"):
+        train_or_load(bad, runs_dir=tmp_path, progress=False)
+    good = TrainConfig(data=str(world), model="vit-ti-8", samples=128, batch_size=64, warmup=0)
+    broken = tmp_path / f"{good.model}-{config_hash(good)}"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    with pytest.raises(InvalidRun, match="missing summary.json"):
+        train_or_load(good, runs_dir=tmp_path, progress=False)
+    with pytest.warns(UserWarning, match="2 of 2 runs left out"):
+        assert run_grid([bad, good], tmp_path, world, progress=False, suites=["id"]) == []
+    assert train_or_load(good, runs_dir=tmp_path, progress=False, suites=["id"], retrain=True)["dir"] == broken
+
+
+def _torchrun(nproc: int, args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+            "-m", "clipstudy", *args]
+
+
+def test_two_gloo_processes_give_the_one_process_loss_curve_and_resume(world, tmp_path):
+    args = lambda out, *more: _train_args(world, out, "--precision", "fp32", *more)  # noqa: E731
+    assert cli.main(args(tmp_path / "one")) == 0
+    subprocess.run(_torchrun(2, args(tmp_path / "two")), env=ENV, check=True, capture_output=True, timeout=300)
+    one, two = _rows(tmp_path / "one"), _rows(tmp_path / "two")
+    assert len(one) == len(two) == 30
+    assert max(abs(a["loss"] - b["loss"]) for a, b in zip(one, two)) < 1e-3
+    assert json.loads((tmp_path / "two" / "config.json").read_text())["world_size"] == 2
+    # killed under torchrun, resumed under torchrun
+    _kill_at(_torchrun(2, args(tmp_path / "again", "--checkpoint-every", "320")),
+             tmp_path / "again.partial" / "metrics.jsonl", 12)
+    done = subprocess.run(_torchrun(2, args(tmp_path / "again", "--checkpoint-every", "320")), env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, [line for line in done.stderr.splitlines() if "error" in line.lower()][:5]
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["resumed_from_step"] > 0
+    assert _rows(tmp_path / "again") == two
