@@ -48,9 +48,17 @@ def cache_path(cfg, image_size: int) -> Path:
 def image_tower(cfg, image_size: int, device: torch.device, progress: bool = False) -> dict[str, torch.Tensor]:
     """The state dict of `cfg.model`'s image tower after SimCLR on `cfg.data` (trained now, or
     loaded from the cache)."""
+    import filelock
+
     path = cache_path(cfg, image_size)
-    if path.is_file():
-        return torch.load(path, map_location="cpu", weights_only=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(f"{path}.lock"):  # two runs needing one tower: one trains it, the other waits
+        if path.is_file():
+            return torch.load(path, map_location="cpu", weights_only=True)
+        return _simclr(cfg, image_size, device, path, progress)
+
+
+def _simclr(cfg, image_size: int, device: torch.device, path: Path, progress: bool) -> dict[str, torch.Tensor]:
     from clipstudy.train import _param_groups, lr_at, make_ssl_head, ssl_loss  # train imports this module
 
     pairs = load_pairs(cfg.data, image_size=cfg.image_size or None)  # every image of the pool, whatever the run's data_limit
@@ -82,7 +90,6 @@ def image_tower(cfg, image_size: int, device: torch.device, progress: bool = Fal
             raise FloatingPointError(f"SimCLR pre-training loss became {loss.item()} at step {step}; lower lr")
         if step % cfg.log_every == 0 or step == steps:
             curve.append({"step": step, "samples": step * cfg.batch_size, "loss": round(loss.item(), 5)})
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in visual.state_dict().items()}
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
