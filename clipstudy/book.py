@@ -3,10 +3,12 @@
     python -m clipstudy book run --profile laptop --world data/worlds/default
 
 Jupyter Book cannot pass parameters, so Papermill runs first (notebooks/*.ipynb ->
-book/<name>.ipynb) and the book is built with execution off. A failed notebook stops the run
-with its name and exit status 1; nothing is published from a half-executed notebook. Each
-executed notebook's wall time is appended to `<runs_dir>/book-times.jsonl` (the Performance
-page reads it), with how many runs it had to train rather than load.
+book/<name>.ipynb) and the book is built with execution off. A failed notebook (a cell that
+raises, or hangs past the cell timeout) stops the run with one line naming it and the cell, and
+exit status 1 (`NotebookFailed`); its half-executed copy goes to notebooks/_executed/failed/ for
+reading, so nothing is published from it. Each executed notebook's wall time is appended to
+`<runs_dir>/book-times.jsonl` (the Performance page reads it), with how many runs it had to
+train rather than load.
 """
 
 from __future__ import annotations
@@ -28,10 +30,20 @@ def notebooks(root: Path = ROOT) -> list[Path]:
     return sorted((root / "notebooks").glob("[0-9]*.ipynb"))
 
 
+class NotebookFailed(RuntimeError):
+    """A notebook that stopped on an error or a hung cell: the message is one line naming the
+    chapter, the cell and where the half-executed copy was put (never in book/)."""
+
+
+FAILED_DIR = "notebooks/_executed/failed"  # half-executed copies, for reading; the book never includes them
+
+
 def execute(profile: str, world: str, root: Path = ROOT, timeout_s: int = 3600, only: list[str] | None = None,
             out_dir: Path | None = None, parameters: dict | None = None) -> list[Path]:
     """Run every notebook (or those named in `only`) with Papermill into `out_dir` (book/)."""
     import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
 
     from clipstudy.config import ConfigError
     from clipstudy.profiles import profile as check_profile
@@ -54,9 +66,12 @@ def execute(profile: str, world: str, root: Path = ROOT, timeout_s: int = 3600, 
         # each notebook gets the parameters it declares (chapters take `study_world`, not `world`)
         declared = papermill.inspect_notebook(str(nb))
         given = {"profile": profile, "world": world, **(parameters or {})}
-        papermill.execute_notebook(str(nb), str(tmp), parameters={k: v for k, v in given.items() if k in declared},
-                                   execution_timeout=timeout_s, cwd=str(root), progress_bar=False,
-                                   kernel_name="python3")
+        try:
+            papermill.execute_notebook(str(nb), str(tmp), parameters={k: v for k, v in given.items() if k in declared},
+                                       execution_timeout=timeout_s, cwd=str(root), progress_bar=False,
+                                       kernel_name="python3")
+        except (PapermillExecutionError, CellTimeoutError, DeadKernelError) as e:
+            raise NotebookFailed(_set_aside(nb, tmp, e, root, timeout_s)) from None
         _hide_parameters(tmp)
         tmp.replace(out)
         done.append(out)
@@ -65,6 +80,32 @@ def execute(profile: str, world: str, root: Path = ROOT, timeout_s: int = 3600, 
                                 "date": datetime.datetime.now().isoformat(timespec="seconds")})
     _write_scale(profile, out_dir or root / "book")
     return done
+
+
+def _set_aside(nb: Path, tmp: Path, error: Exception, root: Path, timeout_s: int) -> str:
+    """Move the half-executed copy `tmp` of notebook `nb` to FAILED_DIR; -> one line naming the
+    chapter, the cell (its number in `nb` and its first line) and what went wrong."""
+    import nbformat
+
+    if isinstance(error, TimeoutError):  # nbclient's CellTimeoutError: a hung cell
+        what = f"it ran past the {timeout_s} s cell timeout (--timeout)"
+    elif hasattr(error, "ename"):  # PapermillExecutionError: the cell raised
+        lines = str(error.evalue).strip().splitlines()
+        what = error.ename + (f": {lines[0]}" if lines else "")
+    else:  # the kernel died
+        what = f"{type(error).__name__}: {error}"
+    if not tmp.is_file():
+        return f"notebook {nb.stem} failed: {what}"
+    # the notebook's own cells (less those Papermill adds: parameters, error notes); execution
+    # stopped at the cell that failed or hung, the last one that started
+    added = {"injected-parameters", "papermill-error-cell-tag"}
+    cells = [c for c in nbformat.read(tmp, as_version=4).cells if not added & set(c.metadata.get("tags", []))]
+    index = max((i for i, c in enumerate(cells) if c.metadata.get("papermill", {}).get("start_time")), default=0)
+    first = next((line.strip() for line in cells[index].source.splitlines() if line.strip()), "")
+    dest = root / FAILED_DIR / nb.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp.replace(dest)
+    return f"notebook {nb.stem} failed at cell {index + 1} ({first!r}): {what}; the half-executed copy is {dest}"
 
 
 SCALE_PAGE = "_scale.md"  # included by the landing page: what each chapter trains at the executed profile

@@ -9,7 +9,8 @@
 
 Config fields become options (`--batch-size 128`); `--config file.json` loads a JSON of fields
 first. Bad input prints one `error:` line naming the bad value and the valid choices, exits 2,
-and writes nothing.
+and writes nothing; a run that stops on a non-finite loss or a notebook that fails prints one
+`error:` line and exits 1.
 """
 
 from __future__ import annotations
@@ -30,6 +31,17 @@ class _Parser(argparse.ArgumentParser):
         valid = sorted(o for a in self._actions for o in a.option_strings if o.startswith("--"))
         hint = f"; valid options: {' '.join(valid)}" if "unrecognized" in message else ""
         self.exit(2, f"{self.prog}: error: {message}{hint}\n")
+
+
+class _Subcommand(_Parser):
+    """A subcommand's parser rejects options it does not know itself, so the hint lists its own
+    options (argparse hands them up to the top parser, whose hint would list the top's)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extra = super().parse_known_args(args, namespace)
+        if extra:
+            self.error(f"unrecognized arguments: {' '.join(extra)}")
+        return namespace, extra
 
 
 def _add_config_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
@@ -96,18 +108,74 @@ def _train(args) -> int:
 
     cfg = _config_from_args(TrainConfig, args)
     summary = train(cfg, progress=not args.quiet)
-    print(json.dumps(summary, indent=2))
+    if _rank() == 0:  # under torchrun every rank returns it
+        print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _chapter_train(args) -> int:
+    from clipstudy import study
+
+    try:
+        shard = tuple(int(x) for x in args.shard.split("/"))
+        assert len(shard) == 2
+    except (ValueError, AssertionError):
+        raise C.ConfigError(f"--shard={args.shard!r} is not valid; use i/n, e.g. 0/4 (the first of 4 shards)") from None
+    runs = study.train_chapter(args.profile, args.name, args.world, args.runs_dir, shard, progress=not args.quiet)
+    if _rank() == 0:
+        print(f"{len(runs)} runs of chapter {args.name} (profile {args.profile}, shard {args.shard}) are in {args.runs_dir}")
     return 0
 
 
 def _eval(args) -> int:
+    from clipstudy.compute import available_devices, resolve_device
+    from clipstudy.data import DataError, load_world_info
     from clipstudy.runs import evaluate_run
 
+    run = Path(args.run)
+    if not run.is_dir():
+        partial = run.with_name(run.name + ".partial")
+        hint = f" ({partial} exists: that run did not finish)" if partial.exists() else ""
+        raise DataError(f"--run {run} does not exist, so there is no checkpoint to evaluate{hint}; "
+                        "give a run folder that `train` wrote")
+    if args.batch_size < 1:
+        raise C.ConfigError(f"--batch-size={args.batch_size} is out of range; use --batch-size >= 1")
+    trained = _run_config(run)
+    if args.device:
+        resolve_device(args.device)
+    else:  # the device the run trained on, if this machine has it
+        try:
+            resolve_device(trained.get("device", "auto"))
+        except C.ConfigError:
+            raise C.ConfigError(f"{run} trained on device={trained['device']!r}, which is not here; pass --device, "
+                                f"one of {available_devices()}") from None
+    if args.world and not Path(args.world).is_dir():
+        raise DataError(f"--world {args.world} does not exist; give a world folder (`python -m clipstudy world build`)")
+    world = Path(args.world or trained["data"])
+    valid = list(load_world_info(world)["suites"])
     suites = args.suites.split(",") if args.suites else None
-    result = evaluate_run(Path(args.run), Path(args.world) if args.world else None, suites=suites,
-                          batch_size=args.batch_size, progress=not args.quiet)
+    unknown = [s for s in suites or [] if s not in valid]
+    if unknown:
+        raise C.ConfigError(f"--suites {unknown} are not suites of {world}; valid suites: {valid}")
+    result = evaluate_run(run, Path(args.world) if args.world else None, suites=suites,
+                          batch_size=args.batch_size, progress=not args.quiet, device=args.device or None)
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _run_config(run: Path) -> dict:
+    """The TrainConfig fields a run folder's config.json records."""
+    from clipstudy.data import DataError
+
+    try:
+        return json.loads((run / "config.json").read_text())["train"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DataError(f"{run} is not a run folder: no readable config.json with its training config; "
+                        "give a run folder that `train` wrote") from None
 
 
 def _models(args) -> int:
@@ -127,6 +195,8 @@ def _models(args) -> int:
 def _book_run(args) -> int:
     from clipstudy import book
 
+    if args.timeout < 1:
+        raise C.ConfigError(f"--timeout={args.timeout} is out of range; use --timeout >= 1 (seconds per cell)")
     only = args.only.split(",") if args.only else None
     params = {"study_world": args.study_world} if args.study_world else None
     book.execute(args.profile, args.world, timeout_s=args.timeout, only=only, parameters=params)
@@ -141,10 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _Parser(prog="python -m clipstudy", description=__doc__.split("\n\n")[0])
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Subcommand)
 
     world = sub.add_parser("world", help="build or export an EmojiWorld").add_subparsers(
-        dest="world_command", required=True, parser_class=_Parser)
+        dest="world_command", required=True, parser_class=_Subcommand)
     build = world.add_parser("build", help="render the training pool and evaluation suites")
     build.add_argument("--out", default="data/worlds/default", help="world folder to create")
     build.add_argument("--overwrite", action="store_true", help="replace an existing world folder")
@@ -169,11 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--run", required=True, help="run folder (holds checkpoint.pt)")
     ev.add_argument("--world", default=None, help="world folder (default: the run's training data)")
     ev.add_argument("--suites", default=None, help="comma-separated suite names (default: all)")
-    ev.add_argument("--batch-size", type=int, default=256)
+    ev.add_argument("--batch-size", type=int, default=256, help="images or captions per forward pass (>= 1)")
+    ev.add_argument("--device", default="", help="auto | cpu | cuda | cuda:<n> | mps (default: the run's training device)")
     ev.set_defaults(func=_eval)
 
     bk = sub.add_parser("book", help="execute the notebooks and build the HTML book").add_subparsers(
-        dest="book_command", required=True, parser_class=_Parser)
+        dest="book_command", required=True, parser_class=_Subcommand)
     run = bk.add_parser("run", help="Papermill every notebook into book/, then jupyter-book build")
     run.add_argument("--profile", default="laptop", help="smoke | laptop | gpu | real")
     run.add_argument("--world", default="data/worlds/default", help="world folder the notebooks use")
@@ -184,6 +255,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book build")
     run.set_defaults(func=_book_run)
 
+    ch = sub.add_parser("chapter", help="train a chapter's runs into the store ahead of its notebook").add_subparsers(
+        dest="chapter_command", required=True, parser_class=_Parser)
+    ct = ch.add_parser("train", help="train (or find) a chapter's runs, evaluated on its suites; under torchrun "
+                                     "each run is data-parallel (the book's 'Re-run at scale' page)")
+    ct.add_argument("--name", required=True, help="chapter: data_quantity | vit_size | cnn_vs_vit | strategies | "
+                                                   "augmentation | tricks")
+    ct.add_argument("--profile", default="laptop", help="smoke | laptop | gpu | real")
+    ct.add_argument("--world", default="", help="study world folder (default: the profile's, built under data/worlds/)")
+    ct.add_argument("--runs-dir", default="data/runs", help="the result store the notebooks read")
+    ct.add_argument("--shard", default="0/1", help="i/n: train every n-th run from the i-th (one shard per machine or GPU)")
+    ct.set_defaults(func=_chapter_train)
+
     md = sub.add_parser("models", help="list registered models with FLOPs per sample")
     md.add_argument("--image-size", type=int, default=32)
     md.set_defaults(func=_models)
@@ -191,14 +274,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; bad input is exit status 2, a run or notebook that fails is 1, each with one
+    `error:` line on stderr."""
+    from clipstudy.book import NotebookFailed
     from clipstudy.data import DataError
+    from clipstudy.runs import RunFailed
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (C.ConfigError, DataError, FileNotFoundError, FileExistsError) as e:
-        print(f"python -m clipstudy {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return _error(args, e, 2)
+    except (RunFailed, NotebookFailed) as e:
+        return _error(args, e, 1)
+
+
+def _error(args: argparse.Namespace, e: Exception, status: int) -> int:
+    # one line, whatever the message holds
+    print(f"python -m clipstudy {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -15,17 +15,39 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import re
 import time
 from typing import Iterator
 
 import torch
 
+from clipstudy.config import ConfigError
+
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+DEVICES = "auto, cpu, cuda, cuda:<n> or mps"  # the device names a config may give
+
+
+def available_devices() -> list[str]:
+    """The devices this machine has, by the names `resolve_device` takes."""
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+    if torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
 def resolve_device(name: str) -> torch.device:
+    """"auto" -> cuda if available, else cpu; "cpu", "cuda", "cuda:<n>" or "mps" as named. A name
+    that is none of these, or a device this machine does not have, is a ConfigError."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not re.fullmatch(r"cpu|mps|cuda(:(0|[1-9][0-9]*))?", name):
+        raise ConfigError(f"device={name!r} is not valid; use {DEVICES}")
+    if name not in available_devices():
+        raise ConfigError(f"device={name!r} is not available here; available: {available_devices()}")
     return torch.device(name)
 
 

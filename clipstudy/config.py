@@ -35,6 +35,8 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     if origin in (tuple, list):
         if isinstance(value, str):
             value = [v for v in value.split(",") if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}={value!r} is not a list; use comma-separated values or a JSON array")
         elem = args[0] if args else str
         return origin(_coerce(name, v, elem) for v in value)
     if hint is bool:
@@ -77,6 +79,9 @@ def from_dict(cls: type[T], values: dict[str, Any], base: T | None = None) -> T:
     return obj
 
 
+EXAMPLE = '{"lr": 0.001, "samples": 65536}'  # a config file, as error messages show one
+
+
 def load(cls: type[T], path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> T:
     """Defaults <- JSON file (optional) <- overrides."""
     values: dict[str, Any] = {}
@@ -84,7 +89,18 @@ def load(cls: type[T], path: str | Path | None = None, overrides: dict[str, Any]
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
-        values.update(json.loads(path.read_text()))
+        try:
+            loaded = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config file {str(path)!r} is not valid JSON: {e.msg} at line {e.lineno} "
+                              f"column {e.colno}; it must hold one object of fields, e.g. {EXAMPLE}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {str(path)!r} is not UTF-8 text; it must hold one JSON object of "
+                              f"fields, e.g. {EXAMPLE}") from None
+        if not isinstance(loaded, dict):
+            kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(loaded), "a number")
+            raise ConfigError(f"config file {str(path)!r} holds {kind}, not a JSON object of fields, e.g. {EXAMPLE}")
+        values.update(loaded)
     values.update(overrides or {})
     return from_dict(cls, values)
 

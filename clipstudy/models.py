@@ -481,7 +481,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[open_clip.CL
         model.load_state_dict(ckpt["state_dict"])
     except (KeyError, TypeError, AttributeError, RuntimeError) as e:  # not ConfigError: a missing text tower says so
         raise DataError(f"checkpoint {path} is damaged: its weights do not fit its model config "
-                        f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); {fix}") from e
+                        f"({type(e).__name__} loading them); {fix}") from e
     info = {k: ckpt[k] for k in _RESERVED if k != "state_dict"}
     info["extra"] = {k: v for k, v in ckpt.items() if k not in _RESERVED}
     return model.to(device).eval(), info

@@ -53,6 +53,45 @@ def chapter_table(profile: str, name: str, world: str = "", runs_dir: str | Path
     return path, tidy(run_grid(configs(sizes, path), runs_dir, path, progress=progress, suites=sizes.get("suites")))
 
 
+def train_chapter(profile: str, name: str, world: str = "", runs_dir: str | Path = "data/runs",
+                  shard: tuple[int, int] = (0, 1), progress: bool = True) -> list[Path]:
+    """Train (or find) shard `i` of `n` of a chapter's runs into the store, each evaluated on the
+    chapter's suites, so that its notebook then only loads them: the way to spread a chapter over
+    machines (one shard each; the run locks make overlaps safe) or, under torchrun, to train each
+    run data-parallel over several GPUs or nodes. Returns the run folders; a failed run is
+    reported and skipped (RunFailed is raised at the end, naming them)."""
+    from clipstudy import distributed
+    from clipstudy.runs import InvalidRun, RunFailed, config_hash, evaluate_run, run_problem
+    from clipstudy.train import train
+
+    i, n = shard
+    if not 0 <= i < n:
+        raise ConfigError(f"shard={i}/{n} is out of range; use i/n with 0 <= i < n")
+    sizes = chapter(profile, name)
+    rank, world_size = distributed.setup()
+    path = study_world(profile, world) if rank == 0 else None
+    path = Path(distributed.broadcast(str(path), world_size))  # built once, by rank 0
+    cfgs = configs(sizes, path)[i::n]
+    done, failed = [], []
+    for cfg in tqdm(cfgs, desc=f"{name} runs, shard {i}/{n}", unit="run", disable=not progress or rank > 0):
+        run = Path(runs_dir) / f"{cfg.model}-{config_hash(cfg)}"
+        try:
+            if world_size == 1:
+                done.append(train_or_load(cfg, runs_dir, path, progress=False, suites=sizes.get("suites"))["dir"])
+                continue
+            if not distributed.broadcast(run.exists() and run_problem(run) is None, world_size):
+                train(dataclasses.replace(cfg, out=str(run)), progress=False)
+            if rank == 0 and recorded_eval(run, path, sizes.get("suites")) is None:
+                evaluate_run(run, path, sizes.get("suites"), progress=False)
+            distributed.barrier(world_size)
+            done.append(run)
+        except (RunFailed, InvalidRun) as e:
+            failed.append(f"{run.name}: {e}")
+    if failed:
+        raise RunFailed(f"{len(failed)} of {len(cfgs)} runs failed:\n" + "\n".join(failed))
+    return done
+
+
 def study_world(profile: str, world: str = "", root: str | Path = "data/worlds", progress: bool = False) -> Path:
     """The world the chapters train and evaluate on: `world` if given, else the profile's study
     world, built once into `<root>/study-<profile>` (rebuilt if the profile's settings changed)."""

@@ -40,6 +40,7 @@ not saved yet), torchrun (the loss already takes a world size).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -352,6 +353,21 @@ def _one_ahead(items: Iterator[T]) -> Iterator[T]:
 RESUME_IGNORES = ("out", "overwrite", "threads", "compile", "checkpoint_every", "log_every")  # may change on resume
 
 
+def _claim(cfg: TrainConfig, lock) -> tuple[Path, Path, dict | None]:
+    """Take the run folder's lock (re-entered when train_or_load holds it already), then
+    `_prepare_out`; a folder another process is training is refused at once."""
+    try:
+        lock.acquire(blocking=False)
+    except filelock.Timeout:
+        raise ConfigError(f"{cfg.out} is being trained by another process (it holds {lock.lock_file}); "
+                          f"wait for it, or choose another out") from None
+    try:
+        return _prepare_out(cfg)
+    except BaseException:
+        lock.release()
+        raise
+
+
 def _prepare_out(cfg: TrainConfig) -> tuple[Path, Path, dict | None]:
     """(out, the `<out>.partial` folder to write, the checkpoint to resume from or None). A
     partial run of the same config is resumed; `overwrite` is the only way to throw one away."""
@@ -409,17 +425,21 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     if cfg.batch_size > len(pairs):
         raise DataError(f"batch_size={cfg.batch_size} is larger than the pool ({len(pairs)} pairs at {cfg.data})")
     image_size = cfg.image_size or pairs.image_size
+    if not cfg.image_size:  # the data's own size must fit the model too, before anything is written
+        dataclasses.replace(cfg, image_size=image_size).check()
 
-    lock = run_lock(Path(cfg.out))
+    lock, claimed = run_lock(Path(cfg.out)), None
     if rank == 0:
         try:
-            lock.acquire(blocking=False)  # re-entered when train_or_load holds it already
-        except filelock.Timeout:
-            raise ConfigError(f"{cfg.out} is being trained by another process (it holds {lock.lock_file}); "
-                              f"wait for it, or choose another out") from None
+            claimed = _claim(cfg, lock)
+        except (ConfigError, DataError, RunFailed) as e:
+            distributed.broadcast(f"{type(e).__name__}: {e}", world_size)  # the other ranks stop too
+            raise
+    resumed_from = distributed.broadcast(claimed[2]["step"] if claimed and claimed[2] else 0, world_size)
+    if isinstance(resumed_from, str):  # rank 0 could not start: the same error here
+        raise ConfigError(f"rank 0 stopped: {resumed_from}")
     try:
-        out, run, resume = _prepare_out(cfg) if rank == 0 else (Path(cfg.out), None, None)
-        resumed_from = distributed.broadcast(resume["step"] if resume else 0, world_size)
+        out, run, resume = claimed or (Path(cfg.out), None, None)
         if rank and resumed_from:  # every rank resumes from the checkpoint rank 0 found
             resume = torch.load(Path(cfg.out + ".partial") / "checkpoint.pt", map_location="cpu", weights_only=True)
         if cfg.pretrained_image and world_size > 1:  # rank 0 pre-trains (or loads) the tower, the others load it
@@ -555,6 +575,7 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
             locked_eval_mode(cfg, model)  # the probe puts the whole model back in train mode
         crossed = cfg.checkpoint_every and step * cfg.batch_size // cfg.checkpoint_every > samples_seen // cfg.checkpoint_every
         if crossed and step < steps:
+            _check_finite(model, step, lr)  # on every rank: they hold the same weights and stop together
             resume_state = _resume_state(ssl_head, generator, device, rows, curve_rows, time.perf_counter() - start,
                                          world_size)
             if writer:
@@ -567,6 +588,7 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
                "train_gflops_per_sample": flops["train_gflops"],
                "total_pflops": steps * cfg.batch_size * flops["train_gflops"] / 1e6,
                "pool_pairs": len(pairs), "out": str(out)}
+    _check_finite(model, steps, lr)
     if writer:
         log.close()
         _save(run, model, cfg, image_size, optimizer, steps, overrides)
@@ -576,6 +598,13 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
         os.replace(run, out)
     distributed.barrier(world_size)  # no rank returns before the run folder is complete
     return summary
+
+
+def _check_finite(model, step: int, lr: float) -> None:
+    """Never checkpoint a non-finite state: weights that overflowed stop the run, the last good
+    checkpoint kept."""
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise FloatingPointError(f"weights became non-finite at step {step} (lr {lr:.3g}); lower lr")
 
 
 def _write_rows(path: Path, rows: list[dict]) -> None:
@@ -626,10 +655,7 @@ def _curve_probe(cfg: TrainConfig, run: Path, model, tokenizer, device, precisio
 
 def _save(run: Path, model, cfg: TrainConfig, image_size: int, optimizer, step: int, overrides: dict,
           resume: dict | None = None) -> None:
-    """Write the checkpoint (atomically: a kill leaves the previous one whole), never from a
-    non-finite state: weights that overflowed stop the run with the last good checkpoint kept."""
-    if not all(torch.isfinite(p).all() for p in model.parameters()):
-        raise FloatingPointError(f"weights became non-finite at step {step} (lr {optimizer.param_groups[0]['lr']:.3g}); lower lr")
+    """Write the checkpoint (atomically: a kill leaves the previous one whole)."""
     extra = {"step": step, "samples": step * cfg.batch_size, "train_config": to_dict(cfg),
              "optimizer": optimizer.state_dict()}
     if resume is not None:

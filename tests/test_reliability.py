@@ -1,8 +1,9 @@
 """A study survives what shared machines do to it: `kill -9` mid-run (resumed exactly), two
 processes asking for one run (trained once), a crashed lock holder, a run whose loss becomes NaN
 (recorded as failed, never read), an invalid run folder; and torchrun data-parallel training
-(2 processes on CPU with gloo give the one-process loss curve). ~2 minutes on 2 cores: each
-subprocess pays ~5 s of imports."""
+(2 processes on CPU with gloo give the one-process loss curve), and a chapter's runs trained
+ahead of its notebook, in shards or under torchrun. ~2 minutes on 2 cores: each subprocess pays
+~5 s of imports."""
 
 import json
 import os
@@ -20,8 +21,8 @@ import torch
 
 from clipstudy import cli
 from clipstudy.config import ConfigError
-from clipstudy.runs import InvalidRun, RunFailed, config_hash, train_or_load
-from clipstudy.study import run_grid
+from clipstudy.runs import InvalidRun, RunFailed, config_hash, recorded_eval, train_or_load
+from clipstudy.study import chapter, chapter_table, configs, run_grid
 from clipstudy.train import FAILED, TrainConfig, train
 
 TINY_WORLD = ["--classes", "40", "--pairs", "1024", "--retrieval-images", "64", "--probe-per-class", "12",
@@ -187,3 +188,20 @@ def test_two_gloo_processes_give_the_one_process_loss_curve_and_resume(world, tm
     assert done.returncode == 0, [line for line in done.stderr.splitlines() if "error" in line.lower()][:5]
     assert json.loads((tmp_path / "again" / "config.json").read_text())["resumed_from_step"] > 0
     assert _rows(tmp_path / "again") == two
+
+
+def test_a_chapter_trained_ahead_in_shards_and_under_torchrun_is_what_its_notebook_loads(world, tmp_path, capsys):
+    for shard in ("0/2", "1/2"):
+        assert cli.main(["--quiet", "chapter", "train", "--name", "strategies", "--profile", "smoke", "--world",
+                         str(world), "--runs-dir", str(tmp_path / "store"), "--shard", shard]) == 0
+    trained = sorted((tmp_path / "store").glob("*/summary.json"))
+    _, table = chapter_table("smoke", "strategies", str(world), tmp_path / "store")
+    assert sorted((tmp_path / "store").glob("*/summary.json")) == trained  # the notebook trained nothing
+    assert len(table) == len(configs(chapter("smoke", "strategies"), world))
+    # each run data-parallel over 2 processes
+    subprocess.run(_torchrun(2, ["--quiet", "chapter", "train", "--name", "augmentation", "--profile", "smoke",
+                                 "--world", str(world), "--runs-dir", str(tmp_path / "ddp")]),
+                   env=ENV, check=True, capture_output=True, timeout=600)
+    runs = sorted((tmp_path / "ddp").glob("*/config.json"))
+    assert runs and all(json.loads(p.read_text())["world_size"] == 2 for p in runs)
+    assert all(recorded_eval(p.parent, world, chapter("smoke", "augmentation").get("suites")) for p in runs)

@@ -65,6 +65,8 @@ class WorldConfig:
         positive("retrieval_captions")
         positive("eval_per_class")
         positive("probe_per_class", 0)
+        if not 0 <= self.seed < 2**63:  # numpy's generators take no negative seed
+            raise ConfigError(f"seed={self.seed} is out of range; use 0 <= seed < 2**63")
         if not 16 <= self.image_size <= 256:
             raise ConfigError(f"image_size={self.image_size} is out of range; use 16..256 px")
         if not 1 <= self.max_objects <= 4:
