@@ -19,7 +19,7 @@ import itertools
 
 LAPTOP_TRAIN = {"batch_size": 64, "warmup": 1_024}
 SMOKE_TRAIN = {"batch_size": 64, "warmup": 64}
-GPU_TRAIN = {"batch_size": 1024, "warmup": 50_000, "precision": "bf16"}
+GPU_TRAIN = {"batch_size": 1024, "warmup": 50_000, "precision": "bf16", "checkpoint_every": 1_048_576}  # hours a run: resumable
 LAPTOP_SEEDS = [0, 1, 2]
 
 # Training strategies as TrainConfig fields (clipstudy/train.py), named as the papers name them.

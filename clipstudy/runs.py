@@ -70,12 +70,13 @@ def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None 
         pool = cfg["train"]["data_limit"] or info["config"]["pairs"]
         result.update(fit_gap(model, tokenizer, world, pool, batch_size=batch_size, device=device, precision=precision))
     path = run / "eval.json"
-    record = json.loads(path.read_text()) if path.is_file() else {}
-    record[str(world)] = {"metrics": result, "version": EVAL_VERSION, "world": data_identity(world),
-                          "precision": precision, "device": device, "suites": suites}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, path)
+    with run_lock(run):  # another process may record its own evaluation of this run meanwhile
+        record = json.loads(path.read_text()) if path.is_file() else {}
+        record[str(world)] = {"metrics": result, "version": EVAL_VERSION, "world": data_identity(world),
+                              "precision": precision, "device": device, "suites": suites}
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=2))
+        os.replace(tmp, path)
     return result
 
 

@@ -33,9 +33,12 @@ Training strategies are fields of this one config, each off at its default (chap
 pre-trained body frozen, its projection trained). The FLOPs the run records count what training
 runs: FLIP's kept patches, ToMe's merged tokens, SLIP's extra views, no backward through a locked tower.
 
-Seams for later issues: exact resume (the data order is a pure function of seed and sample
-count, and the checkpoint carries the optimizer state; the augmentation generator's state is
-not saved yet), torchrun (the loss already takes a world size).
+Reliability: with `checkpoint_every`, a killed run resumes exactly when the same config is
+trained again (the data order is a pure function of seed and step; checkpoints carry the
+optimizer, the RNG states and the metrics so far, are written atomically and never from a
+non-finite state). A non-finite loss stops the run before its step, records `failed.json` and
+raises `runs.RunFailed`. A run folder's lock (`<out>.lock`) keeps a second process from training
+it at the same time. Under torchrun it trains data-parallel (clipstudy/distributed.py).
 """
 
 from __future__ import annotations
