@@ -237,7 +237,8 @@ def _load_wds(urls, image_size: int | None, limit: int | None, progress: bool = 
     if missing:
         more = f" (and {len(missing) - 1} more of {len(shards)})" if len(missing) > 1 else ""
         raise DataError(f"shard {missing[0]} does not exist{more}")
-    where = f"shards {urls}" if isinstance(urls, str) else f"{len(shards)} shards in {Path(shards[0]).parent}"
+    where = f"shards {urls}" if isinstance(urls, str) else (f"{len(shards)} shard{'s' if len(shards) > 1 else ''} in "
+                                                           f"{Path(shards[0]).parent}")
     out = _Collector(where, image_size, limit, progress)
     for shard in shards:
         if out.full:
