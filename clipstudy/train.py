@@ -424,7 +424,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                           f"use a multiple of {world_size}")
     device = distributed.local_device(resolve_device(cfg.device))
     precision = resolve_precision(cfg.precision, device)
-    pairs = load_pairs(cfg.data, image_size=cfg.image_size or None, limit=cfg.data_limit or None)
+    pairs = load_pairs(cfg.data, image_size=cfg.image_size or None, limit=cfg.data_limit or None,
+                       progress=progress and rank == 0)  # a bar over shards' samples, with the skip count
     if cfg.batch_size > len(pairs):
         raise DataError(f"batch_size={cfg.batch_size} is larger than the pool ({len(pairs)} pairs at {cfg.data})")
     image_size = cfg.image_size or pairs.image_size
