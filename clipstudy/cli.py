@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_book_run)
 
     ch = sub.add_parser("chapter", help="train a chapter's runs into the store ahead of its notebook").add_subparsers(
-        dest="chapter_command", required=True, parser_class=_Parser)
+        dest="chapter_command", required=True, parser_class=_Subcommand)
     ct = ch.add_parser("train", help="train (or find) a chapter's runs, evaluated on its suites; under torchrun "
                                      "each run is data-parallel (the book's 'Re-run at scale' page)")
     ct.add_argument("--name", required=True, help="chapter: data_quantity | vit_size | cnn_vs_vit | strategies | "

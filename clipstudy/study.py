@@ -79,7 +79,10 @@ def train_chapter(profile: str, name: str, world: str = "", runs_dir: str | Path
             if world_size == 1:
                 done.append(train_or_load(cfg, runs_dir, path, progress=False, suites=sizes.get("suites"))["dir"])
                 continue
-            if not distributed.broadcast(run.exists() and run_problem(run) is None, world_size):
+            problem = distributed.broadcast(run_problem(run) if run.exists() else "absent", world_size)
+            if problem not in (None, "absent"):
+                raise InvalidRun(f"run folder {run} is not a complete run ({problem}); delete it to train it again")
+            if problem == "absent":
                 train(dataclasses.replace(cfg, out=str(run)), progress=False)
             if rank == 0 and recorded_eval(run, path, sizes.get("suites")) is None:
                 evaluate_run(run, path, sizes.get("suites"), progress=False)

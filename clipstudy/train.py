@@ -440,8 +440,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             distributed.broadcast(f"{type(e).__name__}: {e}", world_size)  # the other ranks stop too
             raise
     resumed_from = distributed.broadcast(claimed[2]["step"] if claimed and claimed[2] else 0, world_size)
-    if isinstance(resumed_from, str):  # rank 0 could not start: the same error here
-        raise ConfigError(f"rank 0 stopped: {resumed_from}")
+    if isinstance(resumed_from, str):  # rank 0 could not start: the same kind of error here
+        kind, _, why = resumed_from.partition(": ")
+        raise (RunFailed if kind == "RunFailed" else ConfigError)(f"rank 0 stopped: {why}")
     try:
         out, run, resume = claimed or (Path(cfg.out), None, None)
         if rank and resumed_from:  # every rank resumes from the checkpoint rank 0 found
@@ -480,8 +481,10 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
     augment_clip = augment.make(cfg.augment)
     augment_ssl = augment.make("simclr") if ssl_head is not None else None
     # the augmentations' draws, reproducible per seed (and rank); patch dropout draws from torch's
+    # global generator, which make_model seeded: other ranks draw another stream
     generator = torch.Generator().manual_seed(cfg.seed + 1_000_003 * rank)
-    torch.manual_seed(cfg.seed + 1_000_003 * rank)
+    if rank:
+        torch.manual_seed(cfg.seed + 1_000_003 * rank)
     writer = rank == 0
 
     start_step, rows, curve_rows, seconds_before = 0, [], [], 0.0
@@ -507,7 +510,9 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
         if isinstance(tokenizer, word_vocab.WordTokenizer):
             tokenizer.save(run)  # beside the checkpoint: the run folder loads in plain open_clip (local-dir:)
         _write_rows(run / "metrics.jsonl", rows)  # what the checkpoint saw: a killed run logged beyond it
-        _write_rows(run / "curve.jsonl", curve_rows) if curve_rows else (run / "curve.jsonl").unlink(missing_ok=True)
+        (run / "curve.jsonl").unlink(missing_ok=True)  # ... and so may its learning curve have
+        if curve_rows:
+            _write_rows(run / "curve.jsonl", curve_rows)
     steps = cfg.samples // cfg.batch_size
     curve = _curve_probe(cfg, run, model, tokenizer, device, precision) if writer else None
     log = (run / "metrics.jsonl").open("a") if writer else None
