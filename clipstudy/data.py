@@ -67,8 +67,10 @@ class Pairs:
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")  # webdataset member extensions read as the image
 CAPTION_EXTS = ("txt", "text", "caption")  # ... and as the caption
-# Only these decoders see untrusted bytes: Pillow's EPS plugin, for one, runs Ghostscript.
-IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "TIFF", "PPM")
+# Only these decoders see untrusted bytes: Pillow's EPS plugin, for one, runs Ghostscript. (No
+# "MPO": Pillow's JPEG opener reads those, and a name Pillow has no opener for makes Image.open
+# raise KeyError for every format after the first two.)
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "PPM")
 EXAMPLES = 10  # skipped samples named in Pairs.skipped_examples
 
 

@@ -351,3 +351,11 @@ def test_a_shard_cut_anywhere_is_never_silent(cut):
         assert pairs.captions[from_a:] == ["caption 6", "caption 7"]
         if from_a < 6:  # a lost sample is always accounted for
             assert pairs.skipped in ({"truncated shard": 1}, {"empty shard": 1})
+
+
+@pytest.mark.parametrize("fmt, ext", [("WEBP", "webp"), ("JPEG", "jpg"), ("GIF", "png"), ("BMP", "png"), ("TIFF", "png")])
+def test_every_web_image_format_decodes(tmp_path, fmt, ext):
+    # CC12M / DataComp shards hold .webp and .jpg; a member's bytes decide the decoder, not its extension
+    img = Image.fromarray(np.full((8, 8, 3), 100, np.uint8))
+    pairs = load_pairs(write_tar(tmp_path / "s.tar", [(f"0.{ext}", encode(img, fmt)), ("0.txt", b"a grey square")]))
+    assert pairs.skipped == {} and abs(int(pairs.images[0].mean()) - 100) <= 2
