@@ -169,22 +169,17 @@ def _load_world(path: Path, limit: int | None) -> Pairs:
     return Pairs(images, [m["caption"] for m in meta], meta)
 
 
-class _Collector:
-    """The pairs of a shard or HF source, added one sample at a time: each is checked and decoded,
-    kept or skipped with a reason, and all kept images have one size."""
+class Tally:
+    """Samples skipped while reading a source: counts by reason, the first EXAMPLES named, and the
+    total on a progress bar over the samples read (the training pool's and real evaluation sets')."""
 
-    def __init__(self, where: str, image_size: int | None, limit: int | None, progress: bool):
+    def __init__(self, where: str, progress: bool, unit: str = " samples"):
         from tqdm.auto import tqdm
 
-        self.where, self.image_size, self.limit = where, image_size, limit
-        self.images, self.captions, self.meta, self.names = [], [], [], []
+        self.where = where
         self.skipped: dict[str, int] = {}
         self.examples: list[str] = []
-        self.bar = tqdm(desc=f"reading {where}", unit=" samples", disable=not progress, leave=False)
-
-    @property
-    def full(self) -> bool:
-        return self.limit is not None and len(self.captions) >= self.limit
+        self.bar = tqdm(desc=f"reading {where}", unit=unit, disable=not progress, leave=False)
 
     def skip(self, reason: str, name: str) -> bool:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -192,6 +187,20 @@ class _Collector:
             self.examples.append(f"{name} ({reason})")
         self.bar.set_postfix(skipped=sum(self.skipped.values()), refresh=False)
         return False
+
+
+class _Collector(Tally):
+    """The pairs of a shard or HF source, added one sample at a time: each is checked and decoded,
+    kept or skipped with a reason, and all kept images have one size."""
+
+    def __init__(self, where: str, image_size: int | None, limit: int | None, progress: bool):
+        super().__init__(where, progress)
+        self.image_size, self.limit = image_size, limit
+        self.images, self.captions, self.meta, self.names = [], [], [], []
+
+    @property
+    def full(self) -> bool:
+        return self.limit is not None and len(self.captions) >= self.limit
 
     def add(self, name: str, image: bytes | None, caption: bytes | str | None, meta: dict) -> bool:
         """One sample read; True if it was kept."""
@@ -250,13 +259,23 @@ def _load_wds(urls, image_size: int | None, limit: int | None, progress: bool = 
 
 
 def _read_shard(shard: str, out: _Collector) -> None:
-    """Add one tar shard's samples to `out`. Members are grouped as webdataset does: consecutive
-    members with one key (the name up to the first dot of the basename) form a sample."""
+    """Add one tar shard's samples to `out`."""
+    name = Path(shard).name
+    for key, sample in tar_samples(shard, out):
+        _add_wds_sample(out, f"{name}:{key}", sample)
+        if out.full:
+            return
+
+
+def tar_samples(shard: str | Path, tally: Tally) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """(key, {extension: bytes}) per sample of a tar shard, grouped as webdataset does: consecutive
+    members with one key (the name up to the first dot of the basename). A truncated or empty
+    shard is counted in `tally`; one that cannot be opened at all is a DataError naming it."""
     from webdataset.tariterators import base_plus_ext
 
     name = Path(shard).name
     if Path(shard).stat().st_size == 0:
-        out.skip("empty shard", name)
+        tally.skip("empty shard", name)
         return
     try:
         tar = tarfile.open(shard)
@@ -272,10 +291,8 @@ def _read_shard(shard: str, out: _Collector) -> None:
                 if base is None:  # directories, links, names without an extension: webdataset skips them too
                     continue
                 if sample and (base != key or ext.lower() in sample):  # a new sample starts
-                    _add_wds_sample(out, f"{name}:{key}", sample)
+                    yield key, sample
                     read, sample = read + 1, {}
-                    if out.full:
-                        return
                 key = base
                 sample[ext.lower()] = tar.extractfile(member).read()
             # tarfile stops quietly at a header it cannot parse; an intact tar ends with a zero block
@@ -284,11 +301,11 @@ def _read_shard(shard: str, out: _Collector) -> None:
         except (tarfile.TarError, OSError, EOFError, zlib.error):
             intact = False
         if not intact:  # the sample being read at the damage is dropped: it may be incomplete
-            out.skip("truncated shard", name)
+            tally.skip("truncated shard", name)
         elif sample:
-            _add_wds_sample(out, f"{name}:{key}", sample)
+            yield key, sample
         elif read == 0:
-            out.skip("empty shard", name)
+            tally.skip("empty shard", name)
 
 
 def _add_wds_sample(out: _Collector, name: str, sample: dict[str, bytes]) -> None:
