@@ -132,6 +132,8 @@ def config_hash(cfg) -> str:
     # "auto" is keyed by what it resolves to here, so a bf16 and an fp32 run never share a record
     fields["precision"] = resolve_precision(cfg.precision, resolve_device(cfg.device))
     fields["data_identity"] = data_identity(cfg.data)
+    if fields.get("data_subset"):  # the rows a run trains on, not where their file is
+        fields["data_subset"] = hashlib.sha256(Path(cfg.data_subset).read_bytes()).hexdigest()
     fields["store_version"] = STORE_VERSION
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 

@@ -77,6 +77,7 @@ class TrainConfig:
     model: str = "vit-s-8"  # a name from clipstudy/model_configs (see `python -m clipstudy models`)
     image_size: int = 0  # px fed to the model; 0 = the data's own size
     data_limit: int = 0  # use only the first N pairs of the pool (data-quantity studies); 0 = all
+    data_subset: str = ""  # a .npy of pool row indices to train on (data-quality cuts, clipstudy/quality.py); "" = all
     samples: int = 250_000  # training samples seen: the budget axis of paper A (2.5 epochs of the default pool)
     batch_size: int = 256  # pairs per step (the contrastive loss sees batch_size^2 pairs)
     lr: float = 1e-3  # peak learning rate (paper A: 1e-3)
@@ -154,6 +155,9 @@ class TrainConfig:
             raise ConfigError(f"image_size={self.image_size} is out of range for {self.model}; use 0 (the data's "
                               f"own size) or a multiple of {multiple} px up to 1024")
         resolve_device(self.device)  # ConfigError for a device name that is not valid or not here
+        if self.data_subset and (self.data_limit or not Path(self.data_subset).is_file()):
+            raise ConfigError(f"data_subset={self.data_subset!r} must be an existing .npy of row indices, "
+                              f"and data_limit 0 (got {self.data_limit}): a run takes one or the other")
         self._check_strategies()
         for f in fields(self):  # any float field the checks above do not bound
             value = getattr(self, f.name)
@@ -356,6 +360,18 @@ def _one_ahead(items: Iterator[T]) -> Iterator[T]:
 RESUME_IGNORES = ("out", "overwrite", "threads", "compile", "checkpoint_every", "log_every")  # may change on resume
 
 
+def _subset(pairs, path: str):
+    """The pairs at the row indices saved in `path` (in memory: a cut of a pool is a copy)."""
+    rows = np.load(path)
+    if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer) or len(rows) == 0 \
+            or rows.min() < 0 or rows.max() >= len(pairs):
+        raise DataError(f"data_subset {path} must hold row indices of the pool (0..{len(pairs) - 1}); "
+                        f"it holds {rows.dtype} {rows.shape}")
+    rows = np.sort(rows)
+    return dataclasses.replace(pairs, images=np.asarray(pairs.images[rows]), captions=[pairs.captions[i] for i in rows],
+                               meta=[pairs.meta[i] for i in rows] if pairs.meta else [])
+
+
 def _claim(cfg: TrainConfig, lock) -> tuple[Path, Path, dict | None]:
     """Take the run folder's lock (re-entered when train_or_load holds it already), then
     `_prepare_out`; a folder another process is training is refused at once."""
@@ -426,6 +442,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     precision = resolve_precision(cfg.precision, device)
     pairs = load_pairs(cfg.data, image_size=cfg.image_size or None, limit=cfg.data_limit or None,
                        progress=progress and rank == 0)  # a bar over shards' samples, with the skip count
+    if cfg.data_subset:
+        pairs = _subset(pairs, cfg.data_subset)
     if cfg.batch_size > len(pairs):
         raise DataError(f"batch_size={cfg.batch_size} is larger than the pool ({len(pairs)} pairs at {cfg.data})")
     image_size = cfg.image_size or pairs.image_size
