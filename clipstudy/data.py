@@ -2,8 +2,10 @@
 
 Every source ends up as uint8 images [N, H, W, 3] plus captions, so training and evaluation
 have one input path whether the pairs come from an EmojiWorld folder, webdataset tar shards
-(CC3M/CC12M style: `<key>.jpg|png` + `<key>.txt`) or a Hugging Face `datasets` folder
-(`image` + `caption`/`text` columns).
+(CC3M/CC12M style: `<key>.jpg|png` + `<key>.txt`), a Hugging Face `datasets` folder
+(`image` + `caption`/`text` columns), or a captions CSV / TSV beside local image files
+(open_clip_train's `--dataset-type csv`: a header with `filepath` + `title` columns or their
+aliases; or CC3M's release format: headerless `caption<TAB>image` lines).
 
 On-disk layout of a world (written by `clipstudy.world.build`):
 
@@ -18,8 +20,10 @@ On-disk layout of a world (written by `clipstudy.world.build`):
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import re
 import tarfile
 import zlib
 from dataclasses import dataclass, field
@@ -110,18 +114,24 @@ def _center_resize(img, size: int):
 
 def load_pairs(source: str | Path, image_size: int | None = None, limit: int | None = None,
                progress: bool = False) -> Pairs:
-    """Read a pool of pairs from a world folder, a world's train folder, tar shards or a HF dataset.
+    """Read a pool of pairs from a world folder, a world's train folder, tar shards, a HF dataset
+    or a captions CSV / TSV.
 
     `source` may be: a world folder (`world.json` inside), a folder with `images.npy` +
     `meta.jsonl`, a folder of `*.tar` shards or a brace pattern (`shards/{000..009}.tar`),
-    or a folder written by `datasets.Dataset.save_to_disk`.
+    a folder written by `datasets.Dataset.save_to_disk`, or a `.csv` / `.tsv` file (or a folder
+    holding exactly one) whose rows name local image files (see `_load_csv`): open_clip_train's
+    CSV (a header with an image column `filepath`/`image`/`image_path`/`file`/`path`/`url` and a
+    caption column `title`/`caption`/`text`/`txt`; `clipstudy world export --format csv` writes
+    one) or CC3M's release format (headerless `caption<TAB>image` lines). The layouts are tried in
+    that order, so a folder that is a world, HF dataset or shards folder is read as one.
 
-    Shards and HF datasets: `image_size` center-crops and resizes every image to that size; without
-    it, images of several sizes are a DataError. Samples that cannot be used (corrupt image, missing
-    or bad caption, truncated shard, ...) are skipped and counted in `Pairs.skipped`; a source that
-    cannot be read at all, or with nothing usable, is a DataError. A world is our own format: any
-    damage is a DataError, and its images come back at their stored size whatever `image_size`
-    says (the trainer resizes each batch with `to_model_input`).
+    Shards, HF datasets and CSVs: `image_size` center-crops and resizes every image to that size;
+    without it, images of several sizes are a DataError. Samples that cannot be used (corrupt or
+    missing image, missing or bad caption, truncated shard, ...) are skipped and counted in
+    `Pairs.skipped`; a source that cannot be read at all, or with nothing usable, is a DataError.
+    A world is our own format: any damage is a DataError, and its images come back at their stored
+    size whatever `image_size` says (the trainer resizes each batch with `to_model_input`).
     """
     src = str(source)
     path = Path(src)
@@ -133,10 +143,23 @@ def load_pairs(source: str | Path, image_size: int | None = None, limit: int | N
         return _load_hf(path, image_size, limit, progress)
     if path.is_dir() and sorted(path.glob("*.tar")):
         return _load_wds([str(p) for p in sorted(path.glob("*.tar"))], image_size, limit, progress)
+    if path.suffix.lower() in CSV_SUFFIXES and path.is_file():
+        return _load_csv(path, image_size, limit, progress)
     if src.endswith(".tar") or "{" in src:
         return _load_wds(src, image_size, limit, progress)
+    if path.is_dir():
+        tables = sorted(p for p in path.iterdir()
+                        if p.suffix.lower() in CSV_SUFFIXES and p.is_file() and not p.name.startswith("."))
+        if len(tables) == 1:
+            return _load_csv(tables[0], image_size, limit, progress)
+        if tables:
+            raise DataError(f"{src} holds {len(tables)} caption tables ({', '.join(p.name for p in tables)}); "
+                            f"pass the one to read as the source")
+    if path.suffix.lower() in CSV_SUFFIXES:
+        raise DataError(f"caption table {src} does not exist")
     raise DataError(f"no pairs found at {src!r}: expected a world folder (world.json), "
-                    f"images.npy + meta.jsonl, *.tar webdataset shards, or a saved HF dataset")
+                    f"images.npy + meta.jsonl, *.tar webdataset shards, a saved HF dataset, "
+                    f"or a .csv / .tsv of image paths and captions")
 
 
 def _load_world(path: Path, limit: int | None) -> Pairs:
@@ -363,6 +386,136 @@ def _hf_image_bytes(value) -> bytes | None:
                 return None  # an image file that is gone: counted as "no image"
         return None
     return value if isinstance(value, bytes) else None
+
+
+CSV_SUFFIXES = (".csv", ".tsv")
+CSV_IMAGE_COLUMNS = ("filepath", "image", "image_path", "file", "path", "url")  # first present wins
+CSV_CAPTION_COLUMNS = ("title", "caption", "text", "txt")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # http(s)://, s3://, gs://, ...: never fetched
+
+
+def _load_csv(path: Path, image_size: int | None, limit: int | None, progress: bool = False) -> Pairs:
+    """A caption table beside local image files, in one of two forms:
+
+    - open_clip_train's CSV: a header naming an image column (one of CSV_IMAGE_COLUMNS) and a
+      caption column (one of CSV_CAPTION_COLUMNS), case-insensitive; the other columns go into
+      each row's meta. The separator is the one (tab or comma) that splits the header into those
+      names, whatever the suffix: open_clip_train's own default is a tab, even in a `.csv`.
+    - CC3M's release format: no header, `caption<TAB>image` per line, recognised by the first
+      line's second cell looking like an image (a URL, an image file extension, or a file there).
+
+    Standard CSV quoting (as pandas, which open_clip_train reads with): a quoted cell may hold the
+    separator, quotes ("") and newlines. Image paths are relative to the table's folder unless
+    absolute. Rows are skipped and counted as: "bad row" (too few or too many cells), "remote
+    image (download first)" (a URL: nothing is ever downloaded), "missing image", "unreadable
+    image", "no image" (empty cell), "empty caption", "corrupt image"; a skipped row is named
+    `<file>:row N`, N counting data rows from 1. A file that is not UTF-8, a header without the
+    columns, or text the csv module cannot parse is a DataError."""
+    name = path.name
+    delimiter, header = _csv_layout(path)
+    if header is None:
+        image_col, caption_col, extra, width = 1, 0, {}, 2
+        kind = "CC3M-style TSV"
+    else:
+        names = _lower(header)
+        image_col = names.index(next(c for c in CSV_IMAGE_COLUMNS if c in names))
+        caption_col = names.index(next(c for c in CSV_CAPTION_COLUMNS if c in names))
+        extra = {i: h for i, h in enumerate(header) if i not in (image_col, caption_col)}
+        width = len(header)
+        kind = "TSV" if delimiter == "\t" else "CSV"
+    out = _Collector(f"{kind} {path}", image_size, limit, progress)
+    row = 0
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            if header is not None:
+                next(reader)
+            for cells in reader:
+                if out.full:
+                    break
+                if not cells:  # a blank line (pandas skips them too)
+                    continue
+                row += 1
+                where = f"{name}:row {row}"
+                if len(cells) != width:
+                    out.bar.update()
+                    out.skip("bad row", where)
+                    continue
+                image = _csv_image(path.parent, cells[image_col].strip(), out, where)
+                if image is not False:
+                    out.add(where, image, cells[caption_col], {h: cells[i] for i, h in extra.items()})
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text (undecodable bytes at or after data row {row + 1}); "
+                        f"re-save it as UTF-8") from None
+    except csv.Error as e:
+        raise DataError(f"cannot parse {path} after data row {row}: {e}") from None
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+    return out.pairs()
+
+
+def _lower(header: list[str]) -> list[str]:
+    return [h.strip().lower() for h in header]
+
+
+def _csv_layout(path: Path) -> tuple[str, list[str] | None]:
+    """(separator, header cells) of a caption table; header None for a headerless CC3M TSV. The
+    first record is parsed with each separator (a quoted first caption may span lines)."""
+    first, errors = {}, []
+    for delimiter in ("\t", ","):
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                first[delimiter] = next(csv.reader(f, delimiter=delimiter), [])
+        except UnicodeDecodeError:
+            raise DataError(f"{path} is not UTF-8 text; re-save it as UTF-8") from None
+        except csv.Error as e:  # e.g. a quote the other separator would close: try the next one
+            first[delimiter] = []
+            errors.append(str(e))
+        except OSError as e:
+            raise DataError(f"cannot read {path}: {e}") from None
+    if len(errors) == len(first):
+        raise DataError(f"cannot parse the first row of {path}: {errors[0]}")
+    if not any(first.values()):
+        raise DataError(f"{path} is empty (expected a header row, or caption<TAB>image rows)")
+    for delimiter, cells in first.items():
+        names = _lower(cells)
+        if any(c in names for c in CSV_IMAGE_COLUMNS) and any(c in names for c in CSV_CAPTION_COLUMNS):
+            return delimiter, cells
+    if len(first["\t"]) == 2 and _looks_like_image(path.parent, first["\t"][1].strip()):
+        return "\t", None
+    cells = max(first.values(), key=len)
+    raise DataError(f"{path} has columns {cells}: expected a header with an image column (one of "
+                    f"{', '.join(CSV_IMAGE_COLUMNS)}) and a caption column (one of "
+                    f"{', '.join(CSV_CAPTION_COLUMNS)}), or headerless caption<TAB>image rows (CC3M)")
+
+
+def _looks_like_image(folder: Path, cell: str) -> bool:
+    if _URL.match(cell) or Path(cell).suffix.lower().lstrip(".") in IMAGE_EXTS + ("gif", "bmp", "tif", "tiff"):
+        return True
+    try:
+        return bool(cell) and (folder / cell).is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        return False
+
+
+def _csv_image(folder: Path, cell: str, out: _Collector, where: str) -> bytes | None | bool:
+    """A row's image cell -> its file's bytes; None for an empty cell (Collector: "no image");
+    False when the row was skipped here (counted in `out`)."""
+    if not cell:
+        return None
+    reason = None
+    if _URL.match(cell):
+        reason = "remote image (download first)"
+    else:
+        file = Path(cell) if Path(cell).is_absolute() else folder / cell
+        try:
+            return file.read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            reason = "missing image"
+        except (OSError, ValueError):  # permissions, a name too long, a NUL byte in the name
+            reason = "unreadable image"
+    out.bar.update()
+    return out.skip(reason, where)
 
 
 def batch_indices(n: int, batch_size: int, seed: int, start: int = 0) -> Iterator[np.ndarray]:
