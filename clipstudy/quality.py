@@ -22,6 +22,12 @@ from pathlib import Path
 import numpy as np
 
 SUBSETS = "subsets"  # <runs_dir>/subsets/<content hash>.npy: row indices a run trains on
+MIX = {"noise_mismatch": 1 / 2, "noise_boilerplate": 1 / 3, "noise_partial": 1 / 6}  # a web-like mix of noise kinds
+
+
+def noise_mix(rate: float) -> dict[str, float]:
+    """The world options that make a share `rate` of the pool captions noisy, in MIX's proportions."""
+    return {k: round(rate * share, 6) for k, share in MIX.items()} if rate else {}
 
 
 def scores(run: str | Path, data: str | Path, batch_size: int = 512, progress: bool = False) -> np.ndarray:

@@ -20,13 +20,14 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from clipstudy.chapters import CHAPTERS
 from clipstudy.config import ConfigError, from_dict
 from clipstudy.profiles import profile as get_profile
-from clipstudy.runs import recorded_eval, run_record, train_or_load
+from clipstudy.runs import config_hash, recorded_eval, run_record, train_or_load
 from clipstudy.train import TrainConfig
 
 # metric keys of evaluate_world -> the short names chapters use (values in %)
@@ -95,20 +96,74 @@ def train_chapter(profile: str, name: str, world: str = "", runs_dir: str | Path
     return done
 
 
-def study_world(profile: str, world: str = "", root: str | Path = "data/worlds", progress: bool = False) -> Path:
+def study_world(profile: str, world: str = "", root: str | Path = "data/worlds", progress: bool = False,
+                noise: float = 0.0) -> Path:
     """The world the chapters train and evaluate on: `world` if given, else the profile's study
-    world, built once into `<root>/study-<profile>` (rebuilt if the profile's settings changed)."""
+    world, built once into `<root>/study-<profile>` (rebuilt if the profile's settings changed).
+    `noise` > 0: the same world with that share of its pool captions noisy (the data-quality
+    chapter's mix, `quality.noise_mix`), in `<root>/study-<profile>-noise<percent>`."""
+    from clipstudy import quality
     from clipstudy.world import WorldConfig, build_world
 
-    if world:
+    if world and not noise:
         return Path(world)
-    cfg = from_dict(WorldConfig, get_profile(profile)["study_world"])
-    path = Path(root) / f"study-{profile}"
+    if world:
+        raise ConfigError(f"a noisy variant of a given world ({world}) cannot be built here; build it with "
+                          f"`python -m clipstudy world build` and the noise_* options, or leave world empty")
+    cfg = from_dict(WorldConfig, {**get_profile(profile)["study_world"], **quality.noise_mix(noise)})
+    path = Path(root) / (f"study-{profile}" + (f"-noise{round(100 * noise)}" if noise else ""))
     info = path / "world.json"
     built = json.loads(info.read_text())["config"] if info.is_file() else None
     if built != json.loads(json.dumps(dataclasses.asdict(cfg))):  # tuples -> lists, as world.json holds them
         build_world(cfg, path, overwrite=True, progress=progress)
     return path
+
+
+def quality_table(profile: str, world: str = "", runs_dir: str | Path = "data/runs",
+                  progress: bool = False) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
+    """The data-quality chapter (A2): a reference CLIP trained on the clean study world's first
+    `reference.rows` pairs scores the noisy worlds' pools; the other rows are the candidates, cut
+    to their top fractions and trained on (one epoch of the cut, or as many samples as the whole
+    candidate pool). -> (the main noisy world, tidy runs with `noise`, `top`, `regime` columns,
+    the cuts' precision and recall against the ground-truth noise labels)."""
+    from clipstudy import quality
+
+    from clipstudy.chapters import QUALITY
+
+    get_profile(profile)  # an unknown profile names the valid ones
+    if profile not in QUALITY:
+        raise ConfigError(f"the data-quality chapter has no sizes for profile {profile!r}; it has {sorted(QUALITY)}")
+    sizes = QUALITY[profile]
+    clean = study_world(profile, world)
+    ref = sizes["reference"]
+    ref_cfg = from_dict(TrainConfig, {**sizes["train"], "data": str(clean), "data_limit": ref["rows"],
+                                      "samples": ref["rows"] * ref["epochs"], "seed": 0})
+    reference = train_or_load(ref_cfg, runs_dir=runs_dir, world=clean, progress=False, suites=["id"])["dir"]
+    cfgs, cells, cuts = [], [], []
+    for rate in sizes["noise_rates"]:
+        noisy = study_world(profile, noise=rate, progress=progress)
+        score = quality.scores(reference, noisy, progress=progress)
+        candidates = np.arange(ref["rows"], len(score))  # the reference never saw these images
+        labels = quality.noise_labels(noisy)
+        regimes = sizes["regimes"] if rate == sizes["noise"] else sizes["sweep_regimes"]
+        for top in sizes["tops"]:
+            keep = quality.top_fraction(score, top, candidates)
+            subset = str(quality.save_subset(keep, runs_dir))
+            cuts.append({"noise": rate, "top": top, **quality.cut_quality(keep, labels, candidates)})
+            for regime in regimes:
+                samples = len(keep) if regime == "one epoch" else len(candidates)
+                for seed in sizes["seeds"]:
+                    cfgs.append(from_dict(TrainConfig, {**sizes["train"], "data": str(noisy), "data_subset": subset,
+                                                        "samples": samples, "seed": seed}))
+                    cells.append({"noise": rate, "top": top, "regime": regime})
+    runs = run_grid(cfgs, runs_dir, None, progress=progress, suites=sizes.get("suites"))
+    by_dir = {str(r["dir"]): r for r in runs}
+    rows = []
+    for cfg, cell in zip(cfgs, cells):  # a run in two cells (the whole pool: one epoch = equal samples) is in both
+        run = by_dir.get(str(Path(runs_dir) / f"{cfg.model}-{config_hash(cfg)}"))
+        if run is not None:
+            rows.append({**cell, **tidy([run]).iloc[0].to_dict()})
+    return study_world(profile, noise=sizes["noise"]), pd.DataFrame(rows), pd.DataFrame(cuts)
 
 
 def _points(sizes: dict, pool: int) -> list[dict]:

@@ -72,7 +72,7 @@ T = TypeVar("T")
 
 @dataclass
 class TrainConfig:
-    data: str = "data/worlds/default"  # world folder, folder of *.tar shards, or saved HF dataset
+    data: str = "data/worlds/default"  # world folder, *.tar shards (folder or brace pattern), saved HF dataset, or a caption CSV/TSV
     out: str = "data/runs/default"  # run folder (written as <out>.partial, renamed when done)
     model: str = "vit-s-8"  # a name from clipstudy/model_configs (see `python -m clipstudy models`)
     image_size: int = 0  # px fed to the model; 0 = the data's own size
