@@ -143,9 +143,10 @@ CHAPTERS: dict[str, dict[str, dict]] = {
 # boilerplate alt-text, a sixth with one emoji misnamed), scored by a reference CLIP trained on
 # `reference.rows` clean pairs of the study world whose images the candidates exclude; each cut
 # keeps the top `tops` of the candidates and trains one epoch of the cut, or as many samples as
-# the whole candidate pool ("equal samples"). At the other `noise_rates`, the sweep regimes only.
-# Every suite: the A2 panels are zero-shot, shifts, few-shot and retrieval. Not a grid of fields
-# (the cuts depend on the reference's scores), so not in CHAPTERS.
+# the whole candidate pool ("equal samples"). At the other `noise_rates`, the sweep regimes only,
+# evaluated on `sweep_suites` (default: the main runs' `suites`, default every suite: the A2
+# panels are zero-shot, shifts, few-shot and retrieval). Not a grid of fields (the cuts depend on
+# the reference's scores), so not in CHAPTERS.
 QUALITY_TOPS = [0.2, 0.4, 0.6, 0.8, 1.0]
 QUALITY = {
     "smoke": {"train": {**SMOKE_TRAIN, "model": "vit-ti-8"}, "seeds": [0], "noise": 0.3, "noise_rates": [0.3],
@@ -153,7 +154,7 @@ QUALITY = {
               "sweep_regimes": ["equal samples"], "suites": ["id", "probe", "retrieval"]},
     "laptop": {"train": {**LAPTOP_TRAIN, "model": "vit-ti-8"}, "seeds": LAPTOP_SEEDS, "noise": 0.3,
                "noise_rates": [0.1, 0.3, 0.5], "reference": {"rows": 4_096, "epochs": 8}, "tops": QUALITY_TOPS,
-               "regimes": ["one epoch", "equal samples"], "sweep_regimes": ["equal samples"]},
+               "regimes": ["one epoch", "equal samples"], "sweep_regimes": ["one epoch"], "sweep_suites": ["id"]},
     "gpu": {"train": {**GPU_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2], "noise": 0.3, "noise_rates": [0.1, 0.3, 0.5],
             "reference": {"rows": 100_000, "epochs": 10}, "tops": QUALITY_TOPS,
             "regimes": ["one epoch", "equal samples"], "sweep_regimes": ["equal samples"]},

@@ -156,7 +156,10 @@ def quality_table(profile: str, world: str = "", runs_dir: str | Path = "data/ru
                     cfgs.append(from_dict(TrainConfig, {**sizes["train"], "data": str(noisy), "data_subset": subset,
                                                         "samples": samples, "seed": seed}))
                     cells.append({"noise": rate, "top": top, "regime": regime})
-    runs = run_grid(cfgs, runs_dir, None, progress=progress, suites=sizes.get("suites"))
+    main = [cell["noise"] == sizes["noise"] for cell in cells]  # the sweep's runs may be scored on fewer suites
+    runs = run_grid([c for c, m in zip(cfgs, main) if m], runs_dir, None, progress=progress, suites=sizes.get("suites"))
+    runs += run_grid([c for c, m in zip(cfgs, main) if not m], runs_dir, None, progress=progress,
+                     suites=sizes.get("sweep_suites", sizes.get("suites")))
     by_dir = {str(r["dir"]): r for r in runs}
     rows = []
     for cfg, cell in zip(cfgs, cells):  # a run in two cells (the whole pool: one epoch = equal samples) is in both
@@ -293,6 +296,7 @@ def scale(profile: str, world: Path, table: pd.DataFrame) -> str:
     from clipstudy.data import load_world_info
 
     info = load_world_info(world)
+    runs = table.drop_duplicates("run")  # a run in two cells of a chapter counts once
     seeds = table.groupby([c for c in ("model", "pool", "samples") if c in table])["seed"].nunique()
     n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
     models = ", ".join(f"`{m}`" for m in dict.fromkeys(table["model"]))
@@ -302,7 +306,7 @@ def scale(profile: str, world: Path, table: pd.DataFrame) -> str:
             f"{info['counts']['train']:,} training pairs at {info['config']['image_size']} px{fed}); {models}; "
             f"batch {', '.join(map(str, sorted(table['batch_size'].unique())))}; "
             f"{table['samples'].min():,}-{table['samples'].max():,} samples seen; "
-            f"{n} seed(s) per point; {len(table)} runs, {table['train_seconds'].sum() / 60:.1f} minutes of "
+            f"{n} seed(s) per point; {len(runs)} runs, {runs['train_seconds'].sum() / 60:.1f} minutes of "
             f"training in all. Chance is {chance(world):.1f}% zero-shot top-1.")
 
 
@@ -338,6 +342,15 @@ def plan(profile: str) -> str:
         strategies = ", ".join(dict.fromkeys(strategy(p) for p in points))
         lines.append(f"| {{doc}}`{CHAPTER_PAGES.get(name, name)}` | {models} | {strategies} | {pools} | {samples[0]:,}-{samples[-1]:,} "
                      f"| {len(sizes['seeds'])} | {len(points) * len(sizes['seeds'])} |")
+    from clipstudy.chapters import QUALITY
+
+    if profile in QUALITY:  # cuts of a noisy pool, not a grid of fields
+        q = QUALITY[profile]
+        candidates = pool - q["reference"]["rows"]
+        cells = len(q["tops"]) * len(q["regimes"]) + len(q["tops"]) * len(q["sweep_regimes"]) * (len(q["noise_rates"]) - 1)
+        lines.append(f"| {{doc}}`15_data_quality` | `{q['train']['model']}` | CLIP on top 20-100% cuts | "
+                     f"{round(min(q['tops']) * candidates):,}-{candidates:,} | {round(min(q['tops']) * candidates):,}-"
+                     f"{candidates:,} | {len(q['seeds'])} | {cells * len(q['seeds'])} + a reference |")
     return "\n".join(lines)
 
 

@@ -256,3 +256,21 @@ def augmentation(table: pd.DataFrame, chance: float) -> list[dict]:
                         [(+1, {"augment": "stacked_randaugment", "pool": half}), (-1, {"augment": "none", "pool": full})],
                         chance))
     return out
+
+
+def data_quality(table: pd.DataFrame, chance: float, noise: float) -> list[dict]:
+    """A2, at the chapter's main noise rate (`study.quality_table`'s `noise`, `top`, `regime`
+    columns): Top40% beats the full pool, in one epoch of each and at equal samples; Top20% is
+    below Top40%; higher quality gives better few-shot (Top20% - the full pool, 10-shot); Top80%
+    is the best cut at retrieval, tested against its neighbours (Top60% and the full pool)."""
+    table = table[table["noise"] == noise]
+    cell = lambda top, regime="equal samples": {"top": top, "regime": regime}  # noqa: E731
+    out = [test(table, f"Top40% beats the full pool ({regime})", "zero-shot",
+                [(+1, cell(0.4, regime)), (-1, cell(1.0, regime))], chance) for regime in ("one epoch", "equal samples")]
+    out.append(test(table, "Top20% is below Top40% (equal samples)", "zero-shot",
+                    [(+1, cell(0.4)), (-1, cell(0.2))], chance))
+    out.append(test(table, "higher quality gives better few-shot: Top20% above the full pool (equal samples)", "10-shot",
+                    [(+1, cell(0.2)), (-1, cell(1.0))], chance))
+    out += [test(table, f"Top80% beats Top{round(100 * other)}% at retrieval (equal samples)", "i2t R@1",
+                 [(+1, cell(0.8)), (-1, cell(other))], chance) for other in (0.6, 1.0)]
+    return out

@@ -138,3 +138,17 @@ def test_throughput_claims_pair_each_round():
     assert tome["effect"] == pytest.approx(20.0) and tome["verdict"] == "holds" and tome["n"] == 3
     assert v["SigLIP raises CLIP's throughput (paper B: +1%)"]["verdict"] == "inconclusive"
     assert "% [" in verdicts.sentence(tome) and "benchmark rounds" in verdicts.sentence(tome)
+
+
+def test_data_quality_claims_read_their_cells_at_the_main_noise_rate():
+    # zero-shot peaks at the 40% cut; 10-shot rises as the cut tightens; retrieval peaks at 80%
+    zs = {0.2: 12, 0.4: 15, 0.6: 14, 0.8: 13, 1.0: 11}
+    rows = [{"noise": n, "top": t, "regime": r, "seed": s, "zero-shot": zs[t] + (n == 0.5) * 50 + 0.1 * s,
+             "10-shot": 30 - 10 * t + 0.2 * s, "i2t R@1": 20 - abs(t - 0.8) * 10 + 0.1 * s * t}
+            for n in (0.3, 0.5) for t in zs for r in ("one epoch", "equal samples") for s in range(3)]
+    v = {c["claim"]: c for c in verdicts.data_quality(pd.DataFrame(rows), chance=1.0, noise=0.3)}
+    assert v["Top40% beats the full pool (one epoch)"]["effect"] == pytest.approx(4.0)  # not the 0.5 rows' +50
+    assert v["Top20% is below Top40% (equal samples)"]["verdict"] == "holds"
+    assert v["higher quality gives better few-shot: Top20% above the full pool (equal samples)"]["effect"] == pytest.approx(8.0)
+    assert v["Top80% beats Top60% at retrieval (equal samples)"]["verdict"] == "holds"
+    assert all(c["n"] == 3 for c in v.values())
