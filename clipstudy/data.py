@@ -23,12 +23,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -37,13 +38,17 @@ import torch.nn.functional as F
 MEAN = STD = 0.5  # pixels -> [-1, 1], as paper A (and the open_clip JSON preprocess_cfg)
 
 
-def to_model_input(images: torch.Tensor | np.ndarray, size: int | None = None) -> torch.Tensor:
-    """uint8 [B, H, W, 3] -> float [B, 3, size, size] in [-1, 1] (resized only if needed)."""
+def to_model_input(images: torch.Tensor | np.ndarray, size: int | None = None,
+                   mean: float | Sequence[float] = MEAN, std: float | Sequence[float] = STD) -> torch.Tensor:
+    """uint8 [B, H, W, 3] -> float [B, 3, size, size] (resized only if needed), as (pixel / 255 -
+    mean) / std: [-1, 1] by default; `mean` and `std` may be per channel (a pre-trained model's own)."""
     x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
     x = x.permute(0, 3, 1, 2).float().div_(255.0)
     if size is not None and x.shape[-1] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.sub_(MEAN).div_(STD)
+    mean, std = (v if isinstance(v, (int, float)) else torch.tensor(v, device=x.device).view(-1, 1, 1)  # [3, 1, 1]
+                 for v in (mean, std))
+    return x.sub_(mean).div_(std)
 
 
 class DataError(ValueError):
@@ -67,6 +72,77 @@ class Pairs:
     @property
     def image_size(self) -> int:
         return int(self.images.shape[1])
+
+
+WHOLE_FILE, HF_ROW = -1, -2  # LazyImages sizes that are not byte counts
+
+
+class LazyImages:
+    """A pool's images left on disk until indexed: `images[rows]` reads, decodes and resizes those
+    rows -> uint8 [len(rows), S, S, 3]. It holds only where each image's bytes are (a byte range
+    of an uncompressed tar shard, an image file, or a row of a HF dataset on disk), so a pool larger
+    than memory streams: training decodes each batch in DataLoader workers (TrainConfig's
+    `data_workers`). An image that fails to decode is replaced by the next row that does (the same
+    one every time, so a resumed run stays exact), and its row is counted in `bad`."""
+
+    def __init__(self, files: list[str], file: np.ndarray, offset: np.ndarray, size: np.ndarray, image_size: int):
+        self.files, self.file, self.offset, self.size = files, file, offset, size
+        self.image_size = image_size
+        self.bad: set[int] = set()
+        self._handles: dict = {}
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return len(self.file)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return len(self), self.image_size, self.image_size, 3
+
+    def subset(self, rows: np.ndarray) -> LazyImages:
+        """The images at `rows`, still on disk."""
+        return LazyImages(self.files, self.file[rows], self.offset[rows], self.size[rows], self.image_size)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        rows = np.arange(len(self))[rows]
+        images, bad = self.decode(np.atleast_1d(rows))
+        self.bad.update(bad)
+        return images if rows.ndim else images[0]
+
+    def decode(self, rows) -> tuple[np.ndarray, list[int]]:
+        """(uint8 [len(rows), S, S, 3], the rows whose image failed to decode and was replaced)."""
+        images, bad = [], []
+        for row in rows:
+            for r in (np.arange(len(self)) + int(row)) % len(self):
+                try:
+                    images.append(_decode(self.read(int(r)), self.image_size))
+                    break
+                except Exception:  # Pillow raises many kinds on bad bytes; a missing file too
+                    bad.append(int(r))
+            else:
+                raise DataError(f"no image of the pool ({len(self)} rows, e.g. {self.name(0)}) decodes")
+        return np.stack(images) if images else np.zeros((0, *self.shape[1:]), np.uint8), bad
+
+    def read(self, row: int) -> bytes:
+        if os.getpid() != self._pid:  # a DataLoader worker: file handles are per process
+            self._handles, self._pid = {}, os.getpid()
+        path, offset, size = self.files[self.file[row]], int(self.offset[row]), int(self.size[row])
+        if size == WHOLE_FILE:
+            return Path(path).read_bytes()
+        if path not in self._handles:
+            self._handles[path] = _open_hf(Path(path))[0] if size == HF_ROW else open(path, "rb")
+        if size == HF_ROW:
+            return _hf_image_bytes(self._handles[path][offset]["image"])
+        f = self._handles[path]
+        f.seek(offset)
+        return f.read(size)
+
+    def name(self, row: int) -> str:
+        path, offset, size = self.files[self.file[row]], int(self.offset[row]), int(self.size[row])
+        return {WHOLE_FILE: Path(path).name, HF_ROW: f"HF row {offset}"}.get(size, f"{Path(path).name}@{offset}")
+
+    def __getstate__(self) -> dict:  # to DataLoader workers: without open files
+        return {**self.__dict__, "_handles": {}}
 
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")  # webdataset member extensions read as the image
@@ -113,7 +189,7 @@ def _center_resize(img, size: int):
 
 
 def load_pairs(source: str | Path, image_size: int | None = None, limit: int | None = None,
-               progress: bool = False) -> Pairs:
+               progress: bool = False, stream: bool = False) -> Pairs:
     """Read a pool of pairs from a world folder, a world's train folder, tar shards, a HF dataset
     or a captions CSV / TSV.
 
@@ -132,26 +208,40 @@ def load_pairs(source: str | Path, image_size: int | None = None, limit: int | N
     `Pairs.skipped`; a source that cannot be read at all, or with nothing usable, is a DataError.
     A world is our own format: any damage is a DataError, and its images come back at their stored
     size whatever `image_size` says (the trainer resizes each batch with `to_model_input`).
+
+    `stream`: shards, HF datasets and CSVs are indexed, not loaded: captions are read, images
+    stay on disk as `LazyImages` (needs `image_size`; tar shards must be uncompressed). A world's
+    images are memory-mapped either way. A real world (`python -m clipstudy world real`) names its
+    pool in world.json, and that pool always streams.
     """
     src = str(source)
     path = Path(src)
     if (path / "world.json").is_file():
+        pool = load_world_info(path).get("pool")
+        if pool:  # a real world: its pool is the source it names (relative to the world folder)
+            return load_pairs(path / pool["source"] if "{" not in pool["source"] else pool["source"],
+                              image_size or pool["image_size"], limit, progress, stream=True)
         path = path / "train"
+    if stream and (path / "images.npy").is_file():
+        stream = False
+    if stream and not image_size:
+        raise DataError(f"streaming {src} needs image_size (--image-size): images are decoded as batches are "
+                        f"drawn, each center-cropped and resized to that size")
     if (path / "images.npy").is_file():
         return _load_world(path, limit)
     if (path / "dataset_info.json").is_file() or (path / "state.json").is_file():
-        return _load_hf(path, image_size, limit, progress)
+        return _load_hf(path, image_size, limit, progress, stream)
     if path.is_dir() and sorted(path.glob("*.tar")):
-        return _load_wds([str(p) for p in sorted(path.glob("*.tar"))], image_size, limit, progress)
+        return _load_wds([str(p) for p in sorted(path.glob("*.tar"))], image_size, limit, progress, stream)
     if path.suffix.lower() in CSV_SUFFIXES and path.is_file():
-        return _load_csv(path, image_size, limit, progress)
+        return _load_csv(path, image_size, limit, progress, stream)
     if src.endswith(".tar") or "{" in src:
-        return _load_wds(src, image_size, limit, progress)
+        return _load_wds(src, image_size, limit, progress, stream)
     if path.is_dir():
         tables = sorted(p for p in path.iterdir()
                         if p.suffix.lower() in CSV_SUFFIXES and p.is_file() and not p.name.startswith("."))
         if len(tables) == 1:
-            return _load_csv(tables[0], image_size, limit, progress)
+            return _load_csv(tables[0], image_size, limit, progress, stream)
         if tables:
             raise DataError(f"{src} holds {len(tables)} caption tables ({', '.join(p.name for p in tables)}); "
                             f"pass the one to read as the source")
@@ -214,11 +304,12 @@ class Tally:
 
 class _Collector(Tally):
     """The pairs of a shard or HF source, added one sample at a time: each is checked and decoded,
-    kept or skipped with a reason, and all kept images have one size."""
+    kept or skipped with a reason, and all kept images have one size. `stream`: images arrive as
+    (file, offset, size) references and stay undecoded (`LazyImages`)."""
 
-    def __init__(self, where: str, image_size: int | None, limit: int | None, progress: bool):
+    def __init__(self, where: str, image_size: int | None, limit: int | None, progress: bool, stream: bool = False):
         super().__init__(where, progress)
-        self.image_size, self.limit = image_size, limit
+        self.image_size, self.limit, self.stream = image_size, limit, stream
         self.images, self.captions, self.meta, self.names = [], [], [], []
 
     @property
@@ -239,6 +330,11 @@ class _Collector(Tally):
             return self.skip("no caption", name)
         if not caption.strip():
             return self.skip("empty caption", name)
+        if self.stream:  # decoded when drawn (LazyImages)
+            self.images.append(image)
+            self.captions.append(caption)
+            self.meta.append(meta)
+            return True
         try:
             pixels = _decode(image, self.image_size)
         except Exception:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, ...) on bad bytes
@@ -260,10 +356,17 @@ class _Collector(Tally):
                 raise DataError(f"{self.where} holds no usable pairs: skipped {self.skipped}, "
                                 f"e.g. {'; '.join(self.examples[:3])}")
             raise DataError(f"{self.where} holds no image-caption pairs")
-        return Pairs(np.stack(self.images), self.captions, self.meta, dict(self.skipped), list(self.examples))
+        if self.stream:
+            files = list(dict.fromkeys(path for path, _, _ in self.images))
+            number = {path: i for i, path in enumerate(files)}
+            refs = np.array([(number[path], offset, size) for path, offset, size in self.images], np.int64)
+            images = LazyImages(files, refs[:, 0].astype(np.int32), refs[:, 1], refs[:, 2], self.image_size)
+        else:
+            images = np.stack(self.images)
+        return Pairs(images, self.captions, self.meta, dict(self.skipped), list(self.examples))
 
 
-def _load_wds(urls, image_size: int | None, limit: int | None, progress: bool = False) -> Pairs:
+def _load_wds(urls, image_size: int | None, limit: int | None, progress: bool = False, stream: bool = False) -> Pairs:
     import braceexpand
 
     shards = list(braceexpand.braceexpand(urls)) if isinstance(urls, str) else list(urls)
@@ -273,7 +376,7 @@ def _load_wds(urls, image_size: int | None, limit: int | None, progress: bool = 
         raise DataError(f"shard {missing[0]} does not exist{more}")
     where = f"shards {urls}" if isinstance(urls, str) else (f"{len(shards)} shard{'s' if len(shards) > 1 else ''} in "
                                                            f"{Path(shards[0]).parent}")
-    out = _Collector(where, image_size, limit, progress)
+    out = _Collector(where, image_size, limit, progress, stream)
     for shard in shards:
         if out.full:
             break
@@ -284,22 +387,30 @@ def _load_wds(urls, image_size: int | None, limit: int | None, progress: bool = 
 def _read_shard(shard: str, out: _Collector) -> None:
     """Add one tar shard's samples to `out`."""
     name = Path(shard).name
-    for key, sample in tar_samples(shard, out):
+    for key, sample in tar_samples(shard, out, refs=out.stream):
         _add_wds_sample(out, f"{name}:{key}", sample)
         if out.full:
             return
 
 
-def tar_samples(shard: str | Path, tally: Tally) -> Iterator[tuple[str, dict[str, bytes]]]:
+def tar_samples(shard: str | Path, tally: Tally, refs: bool = False) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {extension: bytes}) per sample of a tar shard, grouped as webdataset does: consecutive
     members with one key (the name up to the first dot of the basename). A truncated or empty
-    shard is counted in `tally`; one that cannot be opened at all is a DataError naming it."""
+    shard is counted in `tally`; one that cannot be opened at all is a DataError naming it.
+    `refs`: image members come as (shard, offset, size) of their bytes, unread (the shard must be
+    an uncompressed tar, so that the bytes can be read there later)."""
     from webdataset.tariterators import base_plus_ext
 
     name = Path(shard).name
     if Path(shard).stat().st_size == 0:
         tally.skip("empty shard", name)
         return
+    if refs:
+        with open(shard, "rb") as f:
+            magic = f.read(6)
+        if magic[:2] == b"\x1f\x8b" or magic[:3] == b"BZh" or magic == b"\xfd7zXZ\x00":
+            raise DataError(f"{shard} is compressed: streaming reads images in place, so shards must be "
+                            f"plain .tar (decompress them, or load the pool into memory: data_workers=0)")
     try:
         tar = tarfile.open(shard)
     except tarfile.ReadError:
@@ -317,7 +428,10 @@ def tar_samples(shard: str | Path, tally: Tally) -> Iterator[tuple[str, dict[str
                     yield key, sample
                     read, sample = read + 1, {}
                 key = base
-                sample[ext.lower()] = tar.extractfile(member).read()
+                if refs and ext.lower() in IMAGE_EXTS:
+                    sample[ext.lower()] = (str(shard), member.offset_data, member.size)
+                else:
+                    sample[ext.lower()] = tar.extractfile(member).read()
             # tarfile stops quietly at a header it cannot parse; an intact tar ends with a zero block
             tar.fileobj.seek(tar.offset)
             intact = tar.fileobj.read(tarfile.BLOCKSIZE) == tarfile.NUL * tarfile.BLOCKSIZE
@@ -346,7 +460,28 @@ def _add_wds_sample(out: _Collector, name: str, sample: dict[str, bytes]) -> Non
         out.skip("bad json (pair kept)", name)
 
 
-def _load_hf(path: Path, image_size: int | None, limit: int | None, progress: bool = False) -> Pairs:
+def _load_hf(path: Path, image_size: int | None, limit: int | None, progress: bool = False,
+             stream: bool = False) -> Pairs:
+    ds, text_col = _open_hf(path)
+    out = _Collector(f"HF dataset {path}", image_size, limit, progress, stream)
+    out.bar.total = len(ds)
+    extra = [c for c in ds.column_names if c not in ("image", text_col)]
+    if stream:  # the image column stays on disk: LazyImages reads a row's image when it is drawn
+        for i, row in enumerate(ds.select_columns([text_col, *extra])):
+            if out.full:
+                break
+            out.add(f"HF row {i}", (str(path), i, HF_ROW), row[text_col], {c: row[c] for c in extra})
+        return out.pairs()
+    for i, row in enumerate(ds):
+        if out.full:
+            break
+        out.add(f"HF row {i}", _hf_image_bytes(row["image"]), row[text_col], {c: row[c] for c in extra})
+    return out.pairs()
+
+
+def _open_hf(path: Path):
+    """(the dataset saved at `path`, its caption column), images undecoded: the `train` split
+    of a DatasetDict, or its only one."""
     import datasets
 
     try:
@@ -364,14 +499,7 @@ def _load_hf(path: Path, image_size: int | None, limit: int | None, progress: bo
                         f"it has {ds.column_names}")
     if isinstance(ds.features["image"], datasets.Image):
         ds = ds.cast_column("image", datasets.Image(decode=False))  # bytes: decode errors become skips
-    out = _Collector(f"HF dataset {path}", image_size, limit, progress)
-    out.bar.total = len(ds)
-    extra = [c for c in ds.column_names if c not in ("image", text_col)]
-    for i, row in enumerate(ds):
-        if out.full:
-            break
-        out.add(f"HF row {i}", _hf_image_bytes(row["image"]), row[text_col], {c: row[c] for c in extra})
-    return out.pairs()
+    return ds, text_col
 
 
 def _hf_image_bytes(value) -> bytes | None:
@@ -394,7 +522,8 @@ CSV_CAPTION_COLUMNS = ("title", "caption", "text", "txt")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # http(s)://, s3://, gs://, ...: never fetched
 
 
-def _load_csv(path: Path, image_size: int | None, limit: int | None, progress: bool = False) -> Pairs:
+def _load_csv(path: Path, image_size: int | None, limit: int | None, progress: bool = False,
+              stream: bool = False) -> Pairs:
     """A caption table beside local image files, in one of two forms:
 
     - open_clip_train's CSV: a header naming an image column (one of CSV_IMAGE_COLUMNS) and a
@@ -423,7 +552,7 @@ def _load_csv(path: Path, image_size: int | None, limit: int | None, progress: b
         extra = {i: h for i, h in enumerate(header) if i not in (image_col, caption_col)}
         width = len(header)
         kind = "TSV" if delimiter == "\t" else "CSV"
-    out = _Collector(f"{kind} {path}", image_size, limit, progress)
+    out = _Collector(f"{kind} {path}", image_size, limit, progress, stream)
     row = 0
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
@@ -498,9 +627,9 @@ def _looks_like_image(folder: Path, cell: str) -> bool:
         return False
 
 
-def _csv_image(folder: Path, cell: str, out: _Collector, where: str) -> bytes | None | bool:
-    """A row's image cell -> its file's bytes; None for an empty cell (Collector: "no image");
-    False when the row was skipped here (counted in `out`)."""
+def _csv_image(folder: Path, cell: str, out: _Collector, where: str) -> bytes | tuple | None | bool:
+    """A row's image cell -> its file's bytes (streaming: a reference to the file); None for an
+    empty cell (Collector: "no image"); False when the row was skipped here (counted in `out`)."""
     if not cell:
         return None
     reason = None
@@ -509,6 +638,10 @@ def _csv_image(folder: Path, cell: str, out: _Collector, where: str) -> bytes | 
     else:
         file = Path(cell) if Path(cell).is_absolute() else folder / cell
         try:
+            if out.stream:  # read when drawn (LazyImages)
+                if not file.is_file():
+                    raise FileNotFoundError(file)
+                return str(file), 0, WHOLE_FILE
             return file.read_bytes()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             reason = "missing image"

@@ -67,7 +67,9 @@ def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None 
     info = load_world_info(world)
     if (suites is None or "retrieval" in suites) and Path(world).resolve() == trained_on.resolve() \
             and "retrieval" in info["suites"]:
-        pool = cfg["train"]["data_limit"] or info["config"]["pairs"]
+        # the pool's size: an EmojiWorld's config holds it; a real world's pool was counted by the run
+        pool = cfg["train"]["data_limit"] or info["config"].get("pairs") or \
+            json.loads((run / "summary.json").read_text())["pool_pairs"]
         result.update(fit_gap(model, tokenizer, world, pool, batch_size=batch_size, device=device, precision=precision))
     path = run / "eval.json"
     with run_lock(run):  # another process may record its own evaluation of this run meanwhile
@@ -127,8 +129,10 @@ def config_hash(cfg) -> str:
     from clipstudy.config import to_dict
 
     defaults = to_dict(type(cfg)())
-    fields = {k: v for k, v in to_dict(cfg).items() if k not in ("out", "overwrite", "threads", "compile")
+    fields = {k: v for k, v in to_dict(cfg).items() if k not in ("out", "overwrite", "threads", "compile", "data_workers")
               and (k in HASHED_ALWAYS or v != defaults[k])}
+    if getattr(cfg, "data_workers", 0):  # how many workers decode changes nothing; streaming keeps undecodable rows (replaced when drawn)
+        fields["stream"] = True
     # "auto" is keyed by what it resolves to here, so a bf16 and an fp32 run never share a record
     fields["precision"] = resolve_precision(cfg.precision, resolve_device(cfg.device))
     fields["data_identity"] = data_identity(cfg.data)

@@ -64,7 +64,7 @@ from clipstudy import __version__, augment, distributed, models, pretrain, tome
 from clipstudy import tokenizer as word_vocab
 from clipstudy.compute import autocast, resolve_device, resolve_precision
 from clipstudy.config import ConfigError, to_dict
-from clipstudy.data import DataError, batch_indices, load_pairs, load_suite, load_world_info, to_model_input
+from clipstudy.data import DataError, LazyImages, batch_indices, load_pairs, load_suite, load_world_info, to_model_input
 from clipstudy.evaluate import load_templates, zero_shot
 
 T = TypeVar("T")
@@ -78,6 +78,7 @@ class TrainConfig:
     image_size: int = 0  # px fed to the model; 0 = the data's own size
     data_limit: int = 0  # use only the first N pairs of the pool (data-quantity studies); 0 = all
     data_subset: str = ""  # a .npy of pool row indices to train on (data-quality cuts, clipstudy/quality.py); "" = all
+    data_workers: int = 0  # > 0: stream the pool (shards, HF or CSV indexed, not loaded; needs image_size), each batch decoded in one of this many DataLoader processes; 0: load it into memory (a real world's pool always streams)
     samples: int = 250_000  # training samples seen: the budget axis of paper A (2.5 epochs of the default pool)
     batch_size: int = 256  # pairs per step (the contrastive loss sees batch_size^2 pairs)
     lr: float = 1e-3  # peak learning rate (paper A: 1e-3)
@@ -125,7 +126,7 @@ class TrainConfig:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
         if self.samples < self.batch_size:
             raise ConfigError(f"samples={self.samples} is less than one batch (batch_size={self.batch_size})")
-        for name in ("warmup", "image_size", "data_limit", "checkpoint_every", "curve_every", "threads"):
+        for name in ("warmup", "image_size", "data_limit", "checkpoint_every", "curve_every", "threads", "data_workers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 0")
         if not 0 <= self.seed < 2**63:  # numpy takes no negative seed, torch none of 2**64 or more
@@ -360,6 +361,30 @@ def _one_ahead(items: Iterator[T]) -> Iterator[T]:
 RESUME_IGNORES = ("out", "overwrite", "threads", "compile", "checkpoint_every", "log_every")  # may change on resume
 
 
+class _Decoded(torch.utils.data.Dataset):
+    """A batch of pool rows -> (uint8 images, the rows, the rows whose image failed and was
+    replaced), decoded in whichever process the DataLoader runs it."""
+
+    def __init__(self, images: LazyImages):
+        self.images = images
+
+    def __getitem__(self, rows: np.ndarray):
+        images, bad = self.images.decode(rows)
+        return torch.from_numpy(images), rows, bad
+
+
+def _stream(images: LazyImages, batches: Iterator[np.ndarray], tokens: torch.Tensor, workers: int,
+            device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(images, tokens) per batch of row indices, each batch read from disk and decoded in one of
+    `workers` DataLoader processes (0: here). In order, so a run is the same with any number of
+    workers; rows whose image failed to decode are added to `images.bad`."""
+    loader = torch.utils.data.DataLoader(_Decoded(images), sampler=batches, batch_size=None, num_workers=workers,
+                                         pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None)
+    for x, rows, bad in loader:
+        images.bad.update(bad)
+        yield x, tokens[torch.as_tensor(rows)]
+
+
 def _subset(pairs, path: str):
     """The pairs at the row indices saved in `path` (in memory: a cut of a pool is a copy)."""
     rows = np.load(path)
@@ -368,7 +393,8 @@ def _subset(pairs, path: str):
         raise DataError(f"data_subset {path} must hold row indices of the pool (0..{len(pairs) - 1}); "
                         f"it holds {rows.dtype} {rows.shape}")
     rows = np.sort(rows)
-    return dataclasses.replace(pairs, images=np.asarray(pairs.images[rows]), captions=[pairs.captions[i] for i in rows],
+    images = pairs.images.subset(rows) if isinstance(pairs.images, LazyImages) else np.asarray(pairs.images[rows])
+    return dataclasses.replace(pairs, images=images, captions=[pairs.captions[i] for i in rows],
                                meta=[pairs.meta[i] for i in rows] if pairs.meta else [])
 
 
@@ -441,7 +467,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     device = distributed.local_device(resolve_device(cfg.device))
     precision = resolve_precision(cfg.precision, device)
     pairs = load_pairs(cfg.data, image_size=cfg.image_size or None, limit=cfg.data_limit or None,
-                       progress=progress and rank == 0)  # a bar over shards' samples, with the skip count
+                       progress=progress and rank == 0,  # a bar over shards' samples, with the skip count
+                       stream=cfg.data_workers > 0)
     if cfg.data_subset:
         pairs = _subset(pairs, cfg.data_subset)
     if cfg.batch_size > len(pairs):
@@ -517,6 +544,8 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"], device)
         start_step, rows, curve_rows, seconds_before = resume["step"], state["metrics"], state["curve"], state["seconds"]
+        if isinstance(pairs.images, LazyImages):
+            pairs.images.bad.update(state.get("decode_failures", []))
 
     if writer:
         (run / "config.json").write_text(json.dumps(
@@ -543,9 +572,12 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
     last_samples, loss_value = start_step * cfg.batch_size, float("nan")
     pool_tokens = tokenize_pool(tokenizer, pairs.captions, progress)  # in the run's time, as a step's was
     local = slice(rank * cfg.batch_size // world_size, (rank + 1) * cfg.batch_size // world_size)
-    data = ((np.asarray(pairs.images[idx[local]]), pool_tokens[torch.from_numpy(idx[local])])
-            for idx in batch_indices(len(pairs), cfg.batch_size, cfg.seed, start=start_step * cfg.batch_size))
-    if device.type == "cuda":  # the host would sit idle while kernels run: prepare the next batch then
+    batches = (idx[local] for idx in batch_indices(len(pairs), cfg.batch_size, cfg.seed, start=start_step * cfg.batch_size))
+    if isinstance(pairs.images, LazyImages):  # read and decoded as drawn, in cfg.data_workers processes
+        data = _stream(pairs.images, batches, pool_tokens, cfg.data_workers, device)
+    else:
+        data = ((np.asarray(pairs.images[idx]), pool_tokens[torch.from_numpy(idx)]) for idx in batches)
+    if device.type == "cuda" and not cfg.data_workers:  # the host would sit idle while kernels run: prepare the next batch then
         data = _one_ahead(data)
     for step in range(start_step + 1, steps + 1):
         samples_seen = (step - 1) * cfg.batch_size
@@ -605,9 +637,12 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
             _check_finite(model, step, lr)  # on every rank: they hold the same weights and stop together
             resume_state = _resume_state(ssl_head, generator, device, rows, curve_rows, time.perf_counter() - start,
                                          world_size)
+            if isinstance(pairs.images, LazyImages):
+                resume_state["decode_failures"] = sorted(pairs.images.bad)
             if writer:
                 _save(run, model, cfg, image_size, optimizer, step, overrides, resume_state)
     bar.close()
+    data.close()  # stops any DataLoader workers
     seconds = time.perf_counter() - start
     summary = {"model": cfg.model, "image_size": image_size, "precision": precision, "samples": steps * cfg.batch_size,
                "steps": steps, "final_loss": loss_value, "seconds": round(seconds, 2),
@@ -615,6 +650,9 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
                "train_gflops_per_sample": flops["train_gflops"],
                "total_pflops": steps * cfg.batch_size * flops["train_gflops"] / 1e6,
                "pool_pairs": len(pairs), "out": str(out)}
+    if isinstance(pairs.images, LazyImages):  # images that failed to decode when drawn (rank 0's), replaced by the next row
+        bad = sorted(pairs.images.bad)
+        summary["skipped_at_decode"] = {"count": len(bad), "examples": [pairs.images.name(r) for r in bad[:10]]}
     _check_finite(model, steps, lr)
     if writer:
         log.close()
