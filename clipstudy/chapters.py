@@ -21,6 +21,13 @@ LAPTOP_TRAIN = {"batch_size": 64, "warmup": 1_024}
 SMOKE_TRAIN = {"batch_size": 64, "warmup": 64}
 GPU_TRAIN = {"batch_size": 1024, "warmup": 50_000, "precision": "bf16", "checkpoint_every": 1_048_576}  # hours a run: resumable
 LAPTOP_SEEDS = [0, 1, 2]
+# Real web data (a real world: `python -m clipstudy world real`, e.g. CC3M's ~2.8M pairs as shards,
+# ImageNet and its shifts, COCO): the gpu profile's towers and recipe at 64 px, open_clip's BPE
+# (web captions have no closed vocabulary), the pool streamed from disk and decoded by 12
+# DataLoader processes. Grids sized for one modern GPU, a few hours a chapter (the "Re-run on real
+# data" page computes each one's samples and FLOPs). `data_limit` 0 is the whole pool.
+REAL_TRAIN = {**GPU_TRAIN, "image_size": 64, "vocab": "bpe", "context_length": 32, "data_workers": 12}
+REAL_QUARTER = 700_000  # a quarter of CC3M: the "several epochs of less data" cells
 
 # Training strategies as TrainConfig fields (clipstudy/train.py), named as the papers name them.
 CLIP: dict = {}
@@ -56,6 +63,8 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                    "grid": _grid(data_limit=[2_048, 8_192, 32_768], epochs=[1, 4])},
         "gpu": {"train": {**GPU_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2],
                 "grid": _grid(data_limit=[62_500, 250_000, 1_000_000], epochs=[2, 4, 8, 16, 32])},
+        "real": {"train": {**REAL_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2],
+                 "grid": _grid(data_limit=[250_000, 1_000_000, 0], epochs=[1, 4, 8])},
     },
     # A3: ViT size, one epoch on pools of growing size (samples = pool). Laptop: the smallest,
     # a middle and the largest tower the budget allows, 18 runs, ~12 minutes.
@@ -69,6 +78,9 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                               data_limit=[62_500, 250_000, 1_000_000], epochs=[1])
                 + _grid(model=["vit-ti-8", "vit-b-16", "vit-s-8", "vit-b-8", "vit-l-8"],
                         data_limit=[62_500, 250_000], samples=[8_000_000])},
+        "real": {"train": REAL_TRAIN, "seeds": [0, 1, 2],
+                 "grid": _grid(model=["vit-ti-8", "vit-b-16", "vit-s-8", "vit-b-8", "vit-l-8"],
+                               data_limit=[250_000, 1_000_000, 0], epochs=[1])},
     },
     # A4: towers of ~0.06 image GFLOPs per sample at 32 px (~0.24 at 64), on the whole pool at a
     # low and a high budget. Laptop: ViT, ResNet and Mixer (the towers the claims name), fed the
@@ -84,6 +96,9 @@ CHAPTERS: dict[str, dict[str, dict]] = {
         "gpu": {"train": GPU_TRAIN, "seeds": [0, 1, 2],
                 "grid": _grid(model=["vit-b-16", "rn50", "convnext-t", "swin-t", "mixer-b-16"],
                               samples=[1_000_000, 4_000_000, 16_000_000])},
+        "real": {"train": REAL_TRAIN, "seeds": [0, 1, 2],
+                 "grid": _grid(model=["vit-b-16", "rn50", "convnext-t", "swin-t", "mixer-b-16"],
+                               samples=[1_000_000, 8_000_000])},
     },
     # A5: CLIP, SLIP, FLIP and CLIP + augmentation at one epoch (of the whole pool) and over
     # several epochs of a quarter of it, at equal samples seen (32,768); and SLIP at about CLIP's
@@ -102,6 +117,10 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                 "grid": [{**s, "data_limit": pool, "epochs": epochs} for s in (CLIP, SLIP, FLIP, CLIP_AUG)
                          for pool, epochs in ((1_000_000, 1), (250_000, 8))]
                 + [{**SLIP, "data_limit": 250_000, "epochs": 4}]},
+        "real": {"train": {**REAL_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2],
+                 "grid": [{**s, "data_limit": pool, "epochs": epochs} for s in (CLIP, SLIP, FLIP, CLIP_AUG)
+                          for pool, epochs in ((0, 1), (REAL_QUARTER, 4))]
+                 + [{**SLIP, "data_limit": REAL_QUARTER, "epochs": 2}]},
     },
     # A6: no augmentation, crop & flip, RandAugment and Stacked RandAugment on two pools at 4
     # epochs (paper A: 30 epochs on 4 subsets), scored on zero-shot (the claims' metric). The
@@ -118,6 +137,9 @@ CHAPTERS: dict[str, dict[str, dict]] = {
         "gpu": {"train": {**GPU_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2], "suites": ["id"],
                 "grid": _grid(augment=["none", "crop_flip", "randaugment", "stacked_randaugment"],
                               data_limit=[62_500, 125_000, 250_000, 500_000], epochs=[30])},
+        "real": {"train": {**REAL_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2], "suites": ["id"],
+                 "grid": _grid(augment=["none", "crop_flip", "randaugment", "stacked_randaugment"],
+                               data_limit=[REAL_QUARTER // 2, REAL_QUARTER], epochs=[8])},
     },
     # B2/B3: FLIP, SigLIP and token merging, alone and as paper B combined them, one epoch of the
     # whole pool. B1: towers from scratch, pre-trained text (MiniLM), pre-trained image (SimCLR on
@@ -135,6 +157,9 @@ CHAPTERS: dict[str, dict[str, dict]] = {
         "gpu": {"train": {**GPU_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2], "suites": ["id"],
                 "grid": [{**s, "epochs": 8} for s in (CLIP, FLIP, SIGLIP, TOME, {**SIGLIP, **FLIP}, {**SIGLIP, **TOME})]
                 + [{**s, "data_limit": 250_000, "epochs": 1} for s in PRETRAINED]},
+        "real": {"train": {**REAL_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2], "suites": ["id"],
+                 "grid": [{**s, "epochs": 2} for s in (CLIP, FLIP, SIGLIP, TOME, {**SIGLIP, **FLIP}, {**SIGLIP, **TOME})]
+                 + [{**s, "data_limit": REAL_QUARTER, "epochs": 1} for s in PRETRAINED]},
     },
 }
 

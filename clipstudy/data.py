@@ -160,6 +160,8 @@ def _decode(data: bytes, size: int | None) -> np.ndarray:
     from PIL import Image
 
     img = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+    if size is not None:  # a JPEG decodes at 1/2, 1/4 or 1/8 scale while still >= size: ~2x faster 500 -> 64 px
+        img.draft(None, (size, size))
     img.load()  # Image.open is lazy: a truncated file fails only here
     img = _to_rgb(img)
     if size is not None and img.size != (size, size):
