@@ -2,6 +2,8 @@
 
     python -m clipstudy world build --out data/worlds/default [--pairs 100000 --image-size 32 ...]
     python -m clipstudy world export --world data/worlds/default --format wds --out data/shards
+    python -m clipstudy world real --out data/worlds/real --pool data/cc3m/shards --image-size 64 \
+        --eval id=imagenet1k:/data/imagenet/val --eval shift-imagenet-r=imagenet-r:/data/imagenet-r
     python -m clipstudy train --data data/worlds/default --out data/runs/demo [--samples ...]
     python -m clipstudy eval --run data/runs/demo --world data/worlds/default
     python -m clipstudy models
@@ -19,6 +21,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -101,6 +104,41 @@ def _world_export(args) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"wrote {args.format} export of {args.world} to {out}")
     return 0
+
+
+def _world_real(args) -> int:
+    from clipstudy.real import build_real_world
+
+    eval_sets = {}
+    for value in args.eval:
+        suite, name, path = _eval_option(value)
+        if suite in eval_sets:
+            raise C.ConfigError(f"--eval {value}: suite {suite!r} is given twice; one set per suite")
+        eval_sets[suite] = (name, path)
+    out = build_real_world(args.out, args.pool, eval_sets, args.image_size, overwrite=args.overwrite,
+                           progress=not args.quiet, limit=args.limit)
+    info = json.loads((out / "world.json").read_text())
+    suites = {name: {"n": s["n"], "skipped": s["skipped"]} for name, s in info["suites"].items()}
+    print(json.dumps({"out": str(out), "suites": suites, "seconds": info["seconds"]}, indent=2))
+    return 0
+
+
+def _eval_option(value: str) -> tuple[str, str | None, str]:
+    """`--eval SUITE=[SET:]PATH` -> (suite, set name or None, path). The part before the first ':'
+    is a set name only if it is one (`real.eval_set_names()`), so a path may hold ':' too."""
+    from clipstudy.real import eval_set_names
+
+    suite, eq, rest = value.partition("=")
+    if not eq or not suite or not rest:
+        raise C.ConfigError(f"--eval {value!r} is not SUITE=[SET:]PATH; e.g. --eval id=imagenet1k:/data/imagenet/val "
+                            f"or --eval id=/data/imagenet/val")
+    name, colon, path = rest.partition(":")
+    if colon and re.sub(r"^wds[/_]", "", name) in eval_set_names():
+        return suite, name, path
+    if colon and "/" not in name and not Path(rest).exists():  # a mistyped set name, not a path
+        raise C.ConfigError(f"--eval {value}: {name!r} is not an evaluation set name and {rest} is no path; "
+                            f"valid names: {eval_set_names()} (optionally prefixed 'wds/' or 'wds_')")
+    return suite, None, rest
 
 
 def _train(args) -> int:
@@ -213,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Subcommand)
 
-    world = sub.add_parser("world", help="build or export an EmojiWorld").add_subparsers(
+    world = sub.add_parser("world", help="build or export an EmojiWorld, or make a world of real data").add_subparsers(
         dest="world_command", required=True, parser_class=_Subcommand)
     build = world.add_parser("build", help="render the training pool and evaluation suites")
     build.add_argument("--out", default="data/worlds/default", help="world folder to create")
@@ -230,6 +268,18 @@ def build_parser() -> argparse.ArgumentParser:
                              "csv = open_clip_train's CSV (train.csv + images/)")
     export.add_argument("--out", required=True, help="folder to create")
     export.set_defaults(func=_world_export)
+    real = world.add_parser("real", help="a world of real data: evaluation sets as its suites, a training pool it names")
+    real.add_argument("--out", required=True, help="world folder to create")
+    real.add_argument("--pool", required=True, help="training pairs: shards folder, brace pattern, HF dataset folder "
+                                                    "or caption CSV / TSV (recorded, not read)")
+    real.add_argument("--image-size", type=int, default=64, help="px the evaluation images are stored at (default: 64)")
+    real.add_argument("--eval", action="append", required=True, metavar="SUITE=[SET:]PATH",
+                      help="an evaluation set as a suite, once per suite: id, probe, retrieval or shift-<name>; "
+                           "SET a CLIP_benchmark name (imagenet1k, imagenet-r, mscoco_captions, ...), e.g. "
+                           "id=imagenet1k:/data/imagenet/val")
+    real.add_argument("--limit", type=int, default=None, help="at most this many images per set (default: all)")
+    real.add_argument("--overwrite", action="store_true", help="replace an existing world folder")
+    real.set_defaults(func=_world_real)
 
     tr = sub.add_parser("train", help="train a CLIP model (config fields as options)")
     _add_config_options(tr, TrainConfig)

@@ -6,7 +6,8 @@ L2-normalised; inference is batched under torch.no_grad in eval mode. The protoc
 A's evaluations at emoji scale:
 
 - zero-shot: CLIP's prompt ensemble -> class embeddings; top-1 / top-5. Prompts: the world's own
-  (`world.json` "prompts", the caption grammar's forms), else templates.json.
+  (`world.json` "prompts", the caption grammar's forms), else templates.json. A suite with
+  classes of its own (a real world's ImageNet-R) has its own class names and prompts.
   `coarse_top1` scores the coarse group of the predicted fine class, which is the same as the
   argmax over groups of the best fine logit in each group.
 - few-shot: the LiT / big_vision protocol: closed-form L2-regularised least squares on frozen
@@ -51,7 +52,7 @@ import torch.nn.functional as F
 
 from .compute import autocast
 from .config import ConfigError
-from .data import load_pairs, load_suite, load_world_info, to_model_input
+from .data import MEAN, STD, load_pairs, load_suite, load_world_info, to_model_input
 from .world.captions import with_article
 
 TEMPLATES_PATH = Path(__file__).parent / "templates.json"
@@ -108,13 +109,15 @@ def model_image_size(model: torch.nn.Module) -> int:
 
 
 def image_features(model: torch.nn.Module, images, batch_size: int = 256, device: str = "cpu",
-                   image_size: int | None = None, progress: bool = False, precision: str = "auto") -> torch.Tensor:
-    """uint8 images [N, H, W, 3] (array, memmap or tensor) -> L2-normalised features [N, D] on CPU."""
+                   image_size: int | None = None, progress: bool = False, precision: str = "auto",
+                   mean: float | Sequence[float] = MEAN, std: float | Sequence[float] = STD) -> torch.Tensor:
+    """uint8 images [N, H, W, 3] (array, memmap or tensor) -> L2-normalised features [N, D] on CPU.
+    Pixels are scaled as `data.to_model_input` with `mean` and `std` (a pre-trained model's own)."""
     size = image_size or model_image_size(model)
     out = []
     with _inference(model, device, precision):
         for sl in _chunks(len(images), batch_size, progress, "image features"):
-            x = to_model_input(np.array(images[sl]), size).to(device)  # a copy: memmaps are read-only
+            x = to_model_input(np.array(images[sl]), size, mean, std).to(device)  # a copy: memmaps are read-only
             out.append(F.normalize(model.encode_image(x).float(), dim=-1).cpu())
     return torch.cat(out)
 
@@ -336,7 +339,12 @@ def evaluate_world(model: torch.nn.Module, tokenizer: Tokenizer, world_dir: str 
     """Every (or the named) evaluation suite of a world folder, as one flat dict:
     `id/top1`, `id/top5`, `id/coarse_top1`, `shift-<style>/top1`, ..., `shift_mean/top1`,
     `probe/5shot_top1`, `probe/10shot_top1`, `probe/linear_top1`, `<retrieval suite>/i2t_r1`, ...,
-    and `eval_seconds`. Probes train on the `probe` suite's features and test on `id`."""
+    and `eval_seconds`. Probes train on the `probe` suite's features and test on `id`.
+
+    Classification suites share one zero-shot classifier over the world's classes; a suite whose
+    spec lists `classnames` of its own (a real world's ImageNet-R: 200 of the 1,000) gets one
+    over those, used as written, with its own `templates` (no coarse accuracy). Prompts: the
+    `templates` argument if given, else the suite's, else the world's, else templates.json."""
     start = time.perf_counter()
     world_dir = Path(world_dir)
     info = load_world_info(world_dir)
@@ -349,10 +357,7 @@ def evaluate_world(model: torch.nn.Module, tokenizer: Tokenizer, world_dir: str 
     # caption-ready phrases if the world lists them, else the names with an article
     phrases = classes.get("phrases") or [with_article(n) for n in classes["names"]]
     coarse = classes.get("coarse")
-    # the world's own prompts (its caption grammar's forms) if it lists them, else templates.json
-    templates = list(templates if templates is not None else info.get("prompts") or load_templates())
-
-    loaded, feats = {}, {}
+    loaded, feats, classifiers = {}, {}, {}
 
     def suite(name):
         if name not in loaded:
@@ -365,7 +370,17 @@ def evaluate_world(model: torch.nn.Module, tokenizer: Tokenizer, world_dir: str 
                                          precision=precision)
         return feats[name]
 
-    classifier = None
+    def classifier(name):  # one per class list and prompts: the suites on the world's classes share one
+        classnames = spec[name].get("classnames") or phrases
+        # the world's own prompts are its caption grammar's forms (an EmojiWorld's) or its `id` set's
+        forms = list(templates if templates is not None else
+                     spec[name].get("templates") or info.get("prompts") or load_templates())
+        key = (tuple(classnames), tuple(forms))
+        if key not in classifiers:
+            classifiers[key] = zero_shot_classifier(model, tokenizer, classnames, forms, batch_size, device,
+                                                    precision)
+        return classifiers[key]
+
     out: dict[str, float] = {}
     for name in names:
         kind = spec[name]["kind"]
@@ -383,10 +398,8 @@ def evaluate_world(model: torch.nn.Module, tokenizer: Tokenizer, world_dir: str 
             metrics = few_shot(train, y_train, test, y_test)
             metrics["linear_top1"] = linear_probe(train, y_train, test, y_test)["top1"]
         else:
-            if classifier is None:
-                classifier = zero_shot_classifier(model, tokenizer, phrases, templates, batch_size, device,
-                                                  precision)
-            metrics = classify(features(name), classifier, suite(name).labels, coarse)
+            own = spec[name].get("classnames")  # coarse groups are the world's classes'
+            metrics = classify(features(name), classifier(name), suite(name).labels, None if own else coarse)
         out.update({f"{name}/{k}": v for k, v in metrics.items()})
     shifts = [n for n in names if n.startswith(SHIFT_PREFIX)]
     if shifts:

@@ -46,6 +46,12 @@ cannot be read, or holds nothing usable, is a DataError. With `limit`, class fol
 round-robin over the classes, so a small limit still covers them all.
 
 Memory: the images are held in RAM, N x image_size^2 x 3 bytes (ImageNet val at 224 px: 7.5 GB).
+
+`build_real_world(out, pool, eval_sets, image_size)` turns such sets into a world folder, so the
+chapter notebooks train and evaluate on real data as on an EmojiWorld
+(`python -m clipstudy world real`): each set is one suite, read once at `image_size` and written
+as `data.load_suite` reads it; world.json names the training pool, which stays where it is. Memory:
+one set at a time.
 """
 
 from __future__ import annotations
@@ -53,7 +59,10 @@ from __future__ import annotations
 import ast
 import functools
 import json
+import os
 import re
+import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -63,7 +72,7 @@ import torch
 
 from .config import ConfigError
 from .data import DataError, Suite, Tally, _decode, tar_samples
-from .evaluate import Tokenizer, retrieval, zero_shot
+from .evaluate import PROBE_SUITE, PROBE_TEST_SUITE, SHIFT_PREFIX, Tokenizer, retrieval, zero_shot
 
 # torchvision ImageFolder's extensions (IMG_EXTENSIONS), matched in any case
 FOLDER_EXTS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -519,3 +528,127 @@ def evaluate_eval_set(model: torch.nn.Module, tokenizer: Tokenizer, eval_set: Ev
     if eval_set.kind == "retrieval":
         return retrieval(model, tokenizer, s.images, s.captions, batch_size, device, precision=precision)
     raise ConfigError(f"eval set kind {eval_set.kind!r}; expected 'classification' or 'retrieval'")
+
+
+# ---------------------------------------------------------------------------------------------
+# a real world: evaluation sets as a world's suites, beside a training pool it names
+RETRIEVAL_SUITE = "retrieval"
+SUITE_FORMS = f"{PROBE_TEST_SUITE!r}, {PROBE_SUITE!r}, {RETRIEVAL_SUITE!r} or '{SHIFT_PREFIX}<name>'"
+
+
+def build_real_world(out: str | Path, pool: str, eval_sets: dict[str, tuple[str | None, str | Path]],
+                     image_size: int, overwrite: bool = False, progress: bool = False,
+                     limit: int | None = None) -> Path:
+    """Write a world folder of real data to `out` and return its path.
+
+    `eval_sets` maps a suite name (`id`, `probe`, `retrieval` or `shift-<name>`) to (CLIP_benchmark
+    set name or None, path); each set is read by `load_eval_set` at `image_size` (at most `limit`
+    images) into `out/suites/<suite>/`. `pool` is the training source, any `data.load_pairs`
+    source, recorded in world.json (a relative path made absolute) and never read here. The
+    world's classes and prompts are the `id` set's (else the first classification set's); a
+    classification suite with other classes or templates (ImageNet-R's 200) carries its own,
+    so `evaluate.evaluate_world` builds it a classifier of its own. `probe` trains few-shot and
+    linear probes tested on `id`, so it needs an `id` suite with the same classes.
+
+    Written into `<out>.tmp-<pid>` and renamed when complete: an error leaves nothing at `out`."""
+    start = time.perf_counter()
+    sets = _check_real_world(out, pool, eval_sets, image_size, overwrite, limit)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        info = _write_real_world(tmp, sets, image_size, limit, progress)
+        info["pool"] = {"source": _absolute(pool), "image_size": image_size}
+        info["config"] = {"image_size": image_size, "pool": _absolute(pool), "limit": limit,
+                          "eval_sets": {name: {"set": s, "source": str(path)} for name, (s, path) in sets.items()}}
+        info["seconds"] = round(time.perf_counter() - start, 1)
+        (tmp / "world.json").write_text(json.dumps(info, indent=1))
+        if out.exists():  # overwrite: the old world goes only once the new one is whole
+            old = out.with_name(f"{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _absolute(source: str) -> str:
+    """A local path (or brace pattern) made absolute; a URL or `pipe:` command as given."""
+    return source if re.match(r"^[a-z][a-z0-9+.-]*:", source) else os.path.abspath(os.path.expanduser(source))
+
+
+def _check_real_world(out, pool, eval_sets, image_size, overwrite, limit) -> dict[str, tuple[str | None, Path]]:
+    """Everything that can be checked before reading a set -> suite -> (set name, absolute path)."""
+    if Path(out).exists() and not overwrite:
+        raise ConfigError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
+    if not isinstance(pool, str) or not pool.strip():
+        raise ConfigError(f"pool={pool!r} is not a training source; give shards, a brace pattern, a HF dataset "
+                          f"folder or a caption CSV / TSV (anything `clipstudy.data.load_pairs` reads)")
+    if not isinstance(image_size, int) or image_size < 1:
+        raise ConfigError(f"image_size={image_size!r} is out of range; use an integer >= 1 (px)")
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"limit={limit!r} is out of range; use None (every image) or an integer >= 1")
+    if not eval_sets:
+        raise ConfigError(f"no evaluation sets; give at least one suite: {SUITE_FORMS}")
+    sets = {}
+    for suite, (name, path) in eval_sets.items():
+        if suite not in (PROBE_TEST_SUITE, PROBE_SUITE, RETRIEVAL_SUITE) and not (
+                suite.startswith(SHIFT_PREFIX) and len(suite) > len(SHIFT_PREFIX)):
+            raise ConfigError(f"suite name {suite!r} is not valid; use {SUITE_FORMS}")
+        canonical = _canonical(name)
+        kind = "retrieval" if canonical in RETRIEVAL_NAMES else "classification"
+        if canonical is not None and kind != _suite_kind(suite):
+            raise ConfigError(f"suite {suite!r} needs a {_suite_kind(suite)} set, but {name!r} is a {kind} set; "
+                              f"the retrieval sets {list(RETRIEVAL_NAMES)} go to suite {RETRIEVAL_SUITE!r} only")
+        sets[suite] = (name, Path(os.path.abspath(Path(path).expanduser())))
+    if PROBE_SUITE in sets and PROBE_TEST_SUITE not in sets:
+        raise ConfigError(f"suite {PROBE_SUITE!r} needs an {PROBE_TEST_SUITE!r} suite: its probes are tested on "
+                          f"{PROBE_TEST_SUITE!r}; add one, or leave {PROBE_SUITE!r} out")
+    return sets
+
+
+def _suite_kind(suite: str) -> str:
+    return "retrieval" if suite == RETRIEVAL_SUITE else "classification"
+
+
+def _write_real_world(folder: Path, sets: dict[str, tuple[str | None, Path]], image_size: int,
+                      limit: int | None, progress: bool) -> dict:
+    """Read each set and write its suite into `folder` (one set in memory at a time) -> world.json
+    content less the pool and config. `id` is read first: its classes are the world's."""
+    names = prompts = None  # the world's classes and prompts: the id set's, else the first classification set's
+    suites = {}
+    for suite in sorted(sets, key=lambda s: s != PROBE_TEST_SUITE):
+        name, path = sets[suite]
+        es = load_eval_set(path, name, image_size=image_size, limit=limit, progress=progress)
+        if es.kind != _suite_kind(suite):
+            raise ConfigError(f"suite {suite!r} needs a {_suite_kind(suite)} set, but {path} holds a {es.kind} set "
+                              f"({es.layout}); retrieval sets go to suite {RETRIEVAL_SUITE!r}, the others to "
+                              f"{PROBE_TEST_SUITE!r}, {PROBE_SUITE!r} or '{SHIFT_PREFIX}<name>'")
+        if es.kind == "classification" and names is None:
+            names, prompts = es.classnames, es.templates
+        if suite == PROBE_SUITE and es.classnames != names:
+            raise ConfigError(f"suite {PROBE_SUITE!r} ({path}, {len(es.classnames)} classes) does not have the "
+                              f"classes of suite {PROBE_TEST_SUITE!r} ({len(names)}): its probes are tested on "
+                              f"{PROBE_TEST_SUITE!r}; give it the same set's classes (e.g. {name or 'imagenet1k'} "
+                              f"over a few train images per class)")
+        dest = folder / "suites" / suite
+        dest.mkdir(parents=True)
+        np.save(dest / "images.npy", es.suite.images)
+        if es.kind == "retrieval":
+            (dest / "captions.json").write_text(json.dumps(es.suite.captions))
+        else:
+            np.save(dest / "labels.npy", es.suite.labels.astype(np.int64))
+        spec = {"kind": es.kind, "n": len(es), "set": _canonical(name), "source": str(path), "layout": es.layout,
+                "skipped": es.skipped, "skipped_examples": es.skipped_examples}
+        if es.kind == "classification" and (es.classnames, es.templates) != (names, prompts):
+            spec.update(classnames=es.classnames, templates=es.templates)
+        suites[suite] = spec
+        del es  # one set in memory at a time
+    # phrases = names: CLIP_benchmark's templates hold their own articles ("a photo of a {}.")
+    return {"kind": "real", "classes": {"names": names or [], "phrases": names or []}, "prompts": prompts or [],
+            "suites": {s: suites[s] for s in sets}}

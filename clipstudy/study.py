@@ -96,12 +96,19 @@ def train_chapter(profile: str, name: str, world: str = "", runs_dir: str | Path
     return done
 
 
+REAL_PROFILE = "real"  # the profile whose chapters run on a real world (clipstudy.real.build_real_world)
+REAL_WORLD_COMMAND = ("python -m clipstudy world real --out data/worlds/real --pool /data/cc3m/shards --image-size 64 "
+                      "--eval id=imagenet1k:/data/imagenet/val --eval probe=imagenet1k:/data/imagenet/train-subset "
+                      "--eval shift-imagenet-r=imagenet-r:/data/imagenet-r --eval retrieval=mscoco_captions:/data/coco")
+
+
 def study_world(profile: str, world: str = "", root: str | Path = "data/worlds", progress: bool = False,
                 noise: float = 0.0) -> Path:
     """The world the chapters train and evaluate on: `world` if given, else the profile's study
     world, built once into `<root>/study-<profile>` (rebuilt if the profile's settings changed).
     `noise` > 0: the same world with that share of its pool captions noisy (the data-quality
-    chapter's mix, `quality.noise_mix`), in `<root>/study-<profile>-noise<percent>`."""
+    chapter's mix, `quality.noise_mix`), in `<root>/study-<profile>-noise<percent>`. The real
+    profile has no world to build: it needs `world`, a real world folder."""
     from clipstudy import quality
     from clipstudy.world import WorldConfig, build_world
 
@@ -110,6 +117,9 @@ def study_world(profile: str, world: str = "", root: str | Path = "data/worlds",
     if world:
         raise ConfigError(f"a noisy variant of a given world ({world}) cannot be built here; build it with "
                           f"`python -m clipstudy world build` and the noise_* options, or leave world empty")
+    if profile == REAL_PROFILE:
+        raise ConfigError(f"the {REAL_PROFILE} profile needs study_world= a real world folder, built with "
+                          f"`{REAL_WORLD_COMMAND}`")
     cfg = from_dict(WorldConfig, {**get_profile(profile)["study_world"], **quality.noise_mix(noise)})
     path = Path(root) / (f"study-{profile}" + (f"-noise{round(100 * noise)}" if noise else ""))
     info = path / "world.json"
@@ -120,12 +130,16 @@ def study_world(profile: str, world: str = "", root: str | Path = "data/worlds",
 
 
 def quality_table(profile: str, world: str = "", runs_dir: str | Path = "data/runs",
-                  progress: bool = False) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
-    """The data-quality chapter (A2): a reference CLIP trained on the clean study world's first
-    `reference.rows` pairs scores the noisy worlds' pools; the other rows are the candidates, cut
-    to their top fractions and trained on (one epoch of the cut, or as many samples as the whole
-    candidate pool). -> (the main noisy world, tidy runs with `noise`, `top`, `regime` columns,
-    the cuts' precision and recall against the ground-truth noise labels)."""
+                  progress: bool = False, reference: str = "") -> tuple[Path, pd.DataFrame, pd.DataFrame]:
+    """The data-quality chapter (A2): a reference CLIP scores the noisy worlds' pools, and the
+    candidates are cut to their top fractions and trained on (one epoch of the cut, or as many
+    samples as the whole candidate pool). The reference is, by default, one trained on the clean
+    study world's first `reference.rows` pairs, whose rows the candidates then exclude; or
+    `reference` (`quality.parse_reference`: a run folder or `open_clip:<model>:<checkpoint file or
+    pretrained tag>`), taken to have never seen the pool, so every pair is a candidate. Scores of an
+    open_clip reference are cached in `<runs_dir>/scores/`. -> (the main noisy world, tidy runs with
+    `noise`, `top`, `regime` columns, the cuts' precision and recall against the ground-truth noise
+    labels)."""
     from clipstudy import quality
 
     from clipstudy.chapters import QUALITY
@@ -134,16 +148,21 @@ def quality_table(profile: str, world: str = "", runs_dir: str | Path = "data/ru
     if profile not in QUALITY:
         raise ConfigError(f"the data-quality chapter has no sizes for profile {profile!r}; it has {sorted(QUALITY)}")
     sizes = QUALITY[profile]
-    clean = study_world(profile, world)
-    ref = sizes["reference"]
-    ref_cfg = from_dict(TrainConfig, {**sizes["train"], "data": str(clean), "data_limit": ref["rows"],
-                                      "samples": ref["rows"] * ref["epochs"], "seed": 0})
-    reference = train_or_load(ref_cfg, runs_dir=runs_dir, world=clean, progress=False, suites=["id"])["dir"]
+    if reference:
+        quality.parse_reference(reference)  # a bad one fails here, before any world is built
+        first = 0
+    else:
+        clean = study_world(profile, world)
+        ref = sizes["reference"]
+        ref_cfg = from_dict(TrainConfig, {**sizes["train"], "data": str(clean), "data_limit": ref["rows"],
+                                          "samples": ref["rows"] * ref["epochs"], "seed": 0})
+        reference = train_or_load(ref_cfg, runs_dir=runs_dir, world=clean, progress=False, suites=["id"])["dir"]
+        first = ref["rows"]  # the reference saw the first rows' images: they are no candidates
     cfgs, cells, cuts = [], [], []
     for rate in sizes["noise_rates"]:
         noisy = study_world(profile, noise=rate, progress=progress)
-        score = quality.scores(reference, noisy, progress=progress)
-        candidates = np.arange(ref["rows"], len(score))  # the reference never saw these images
+        score = quality.scores(reference, noisy, progress=progress, cache_dir=Path(runs_dir) / quality.SCORES)
+        candidates = np.arange(first, len(score))  # the reference never saw these images
         labels = quality.noise_labels(noisy)
         regimes = sizes["regimes"] if rate == sizes["noise"] else sizes["sweep_regimes"]
         for top in sizes["tops"]:
@@ -300,10 +319,15 @@ def scale(profile: str, world: Path, table: pd.DataFrame) -> str:
     seeds = table.groupby([c for c in ("model", "pool", "samples") if c in table])["seed"].nunique()
     n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
     models = ", ".join(f"`{m}`" for m in dict.fromkeys(table["model"]))
-    fed = sorted(set(table["image_size"]) - {info["config"]["image_size"]}) if "image_size" in table else []
+    size = info["config"]["image_size"]
+    fed = sorted(set(table["image_size"]) - {size}) if "image_size" in table else []
     fed = f", fed to the towers at {', '.join(map(str, fed))} px (resized on the fly)" if fed else ""
-    return (f"**Scale:** profile `{profile}`; world `{world}` ({info['counts']['classes']} classes, "
-            f"{info['counts']['train']:,} training pairs at {info['config']['image_size']} px{fed}); {models}; "
+    if info.get("kind") == "real":  # its pool is a source it names, counted by the runs
+        data = (f"{len(info['classes']['names'])} classes in `id`, training pool `{info['pool']['source']}` "
+                f"(runs on up to {table['pool'].max():,} of its pairs), evaluation images at {size} px{fed}")
+    else:
+        data = f"{info['counts']['classes']} classes, {info['counts']['train']:,} training pairs at {size} px{fed}"
+    return (f"**Scale:** profile `{profile}`; world `{world}` ({data}); {models}; "
             f"batch {', '.join(map(str, sorted(table['batch_size'].unique())))}; "
             f"{table['samples'].min():,}-{table['samples'].max():,} samples seen; "
             f"{n} seed(s) per point; {len(runs)} runs, {runs['train_seconds'].sum() / 60:.1f} minutes of "
@@ -355,10 +379,14 @@ def plan(profile: str) -> str:
 
 
 def chance(world: Path) -> float:
-    """Zero-shot top-1 of a random guess on the world's `id` suite, in %."""
+    """Zero-shot top-1 of a random guess on the world's `id` suite, in %: one over the world's
+    classes (a real world's are its `id` set's: ImageNet's 1,000 with only a part of its folders)."""
     from clipstudy.data import load_world_info
 
-    return 100 / load_world_info(world)["counts"]["classes"]
+    classes = len(load_world_info(world)["classes"]["names"])
+    if not classes:
+        raise ConfigError(f"{world} has no classification suite, so no zero-shot chance level")
+    return 100 / classes
 
 
 def floor_note(table: pd.DataFrame, world: Path, metric: str = "zero-shot", margin: float = 1.0) -> str:
