@@ -53,6 +53,11 @@ def execute(profile: str, world: str, root: Path = ROOT, timeout_s: int = 3600, 
     if unknown:
         raise ConfigError(f"no notebook named {unknown}; valid names: {[nb.stem for nb in notebooks(root)]}")
     runs_dir = root / (parameters or {}).get("runs_dir", "data/runs")
+    chosen = [nb for nb in notebooks(root) if not only or nb.stem in only]
+    declared = {name for nb in chosen for name in papermill.inspect_notebook(str(nb))}
+    undeclared = sorted(set(parameters or {}) - declared - {"study_world"})
+    if undeclared:
+        raise ConfigError(f"no notebook run here declares the parameter(s) {undeclared}; they declare {sorted(declared)}")
     done = []
     for nb in notebooks(root):
         if only and nb.stem not in only:

@@ -236,8 +236,16 @@ def _book_run(args) -> int:
     if args.timeout < 1:
         raise C.ConfigError(f"--timeout={args.timeout} is out of range; use --timeout >= 1 (seconds per cell)")
     only = args.only.split(",") if args.only else None
-    params = {"study_world": args.study_world} if args.study_world else None
-    book.execute(args.profile, args.world, timeout_s=args.timeout, only=only, parameters=params)
+    params = {"study_world": args.study_world} if args.study_world else {}
+    for value in args.param:
+        name, eq, text = value.partition("=")
+        if not eq or not name.isidentifier():
+            raise C.ConfigError(f"--param {value!r} is not NAME=VALUE; e.g. --param reference=open_clip:ViT-B-32:ckpt.pt")
+        try:  # numbers, true/false and JSON lists as themselves; anything else as text
+            params[name] = json.loads(text)
+        except ValueError:
+            params[name] = text
+    book.execute(args.profile, args.world, timeout_s=args.timeout, only=only, parameters=params or None)
     if not args.no_html:
         print(f"book written to {book.build_html()}")
     return 0
@@ -301,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--study-world", default=None,
                      help="world folder for the chapters (default: the profile's study world, built under data/worlds/)")
     run.add_argument("--only", default=None, help="comma-separated notebook names (default: all)")
+    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="a notebook parameter, to every notebook that declares it (repeatable), "
+                          "e.g. --param reference=open_clip:ViT-B-32:ckpt.pt")
     run.add_argument("--timeout", type=int, default=3600, help="seconds per notebook cell")
     run.add_argument("--no-html", action="store_true", help="execute only; skip jupyter-book build")
     run.set_defaults(func=_book_run)
@@ -310,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     ct = ch.add_parser("train", help="train (or find) a chapter's runs, evaluated on its suites; under torchrun "
                                      "each run is data-parallel (the book's 'Re-run at scale' page)")
     ct.add_argument("--name", required=True, help="chapter: data_quantity | vit_size | cnn_vs_vit | strategies | "
-                                                   "augmentation | tricks")
+                                                   "augmentation | tricks | data_quality (one process: no --shard, "
+                                                   "no torchrun; its cuts depend on its reference's scores)")
     ct.add_argument("--profile", default="laptop", help="smoke | laptop | gpu | real")
     ct.add_argument("--world", default="", help="study world folder (default: the profile's, built under data/worlds/)")
     ct.add_argument("--runs-dir", default="data/runs", help="the result store the notebooks read")

@@ -75,7 +75,9 @@ def scores(reference: str | Path, data: str | Path, batch_size: int = 512, progr
     checkpoint, scored on the best device here with its model's own image size, pixel mean and std
     and tokenizer, and cached in `<cache_dir>/<model>-<hash>/` (default data/runs/scores; the hash
     is of the model and tag, or of the file's path, size and time, so a rewritten file is scored
-    again)."""
+    again). A real world's pool streams from disk (`data.LazyImages`), decoded batch by batch in this
+    process; an image that does not decode is scored as the next row's image (LazyImages'
+    replacement), so its pair scores as a mismatch would."""
     from clipstudy.compute import resolve_precision
     from clipstudy.data import load_pairs
     from clipstudy.evaluate import image_features, text_features

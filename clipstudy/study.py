@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -60,7 +61,11 @@ def train_chapter(profile: str, name: str, world: str = "", runs_dir: str | Path
     chapter's suites, so that its notebook then only loads them: the way to spread a chapter over
     machines (one shard each; the run locks make overlaps safe) or, under torchrun, to train each
     run data-parallel over several GPUs or nodes. Returns the run folders; a failed run is
-    reported and skipped (RunFailed is raised at the end, naming them)."""
+    reported and skipped (RunFailed is raised at the end, naming them).
+
+    `data_quality` (A2) trains its reference and cuts through `quality_table` with its default
+    reference, as its notebook does: one process, one run after another. Its cuts depend on the
+    reference's scores, so it has no shards and no torchrun (a ConfigError says so)."""
     from clipstudy import distributed
     from clipstudy.runs import InvalidRun, RunFailed, config_hash, evaluate_run, run_problem
     from clipstudy.train import train
@@ -68,6 +73,8 @@ def train_chapter(profile: str, name: str, world: str = "", runs_dir: str | Path
     i, n = shard
     if not 0 <= i < n:
         raise ConfigError(f"shard={i}/{n} is out of range; use i/n with 0 <= i < n")
+    if name == QUALITY_CHAPTER:
+        return _train_quality(profile, world, runs_dir, shard, progress)
     sizes = chapter(profile, name)
     rank, world_size = distributed.setup()
     path = study_world(profile, world) if rank == 0 else None
@@ -94,6 +101,34 @@ def train_chapter(profile: str, name: str, world: str = "", runs_dir: str | Path
     if failed:
         raise RunFailed(f"{len(failed)} of {len(cfgs)} runs failed:\n" + "\n".join(failed))
     return done
+
+
+QUALITY_CHAPTER = "data_quality"  # A2's name for `chapter train`: its runs are cuts (quality_table), not a grid
+
+
+def _train_quality(profile: str, world: str, runs_dir: str | Path, shard: tuple[int, int],
+                   progress: bool) -> list[Path]:
+    """The data-quality chapter's runs trained (or found) into the store by `quality_table`, in
+    this one process: which rows each run trains on is decided by the reference's scores, so the
+    chapter cannot be split into shards ahead of time, nor spread over torchrun's processes.
+    A run left out (failed, or an invalid folder) is a RunFailed naming it, as other chapters'."""
+    from clipstudy.runs import RunFailed
+
+    ranks = int(os.environ.get("WORLD_SIZE", "1"))
+    if tuple(shard) != (0, 1) or ranks > 1:
+        how = f"--shard {shard[0]}/{shard[1]}" if tuple(shard) != (0, 1) else f"torchrun ({ranks} processes)"
+        raise ConfigError(f"chapter {QUALITY_CHAPTER!r} cannot run with {how}: its cuts depend on the reference "
+                          f"model's scores, so it trains as one process (shard 0/1, no torchrun)")
+    with warnings.catch_warnings(record=True) as caught:  # run_grid reports runs it left out as a warning
+        warnings.simplefilter("always")
+        _, table, _ = quality_table(profile, world, runs_dir, progress=progress)
+    failed = [str(w.message) for w in caught if "left out of this chapter" in str(w.message)]
+    for w in caught:
+        if str(w.message) not in failed:  # any other warning, passed on
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if failed:
+        raise RunFailed("\n".join(failed))
+    return [Path(runs_dir) / run for run in dict.fromkeys(table["run"])] if len(table) else []
 
 
 REAL_PROFILE = "real"  # the profile whose chapters run on a real world (clipstudy.real.build_real_world)
@@ -139,7 +174,12 @@ def quality_table(profile: str, world: str = "", runs_dir: str | Path = "data/ru
     pretrained tag>`), taken to have never seen the pool, so every pair is a candidate. Scores of an
     open_clip reference are cached in `<runs_dir>/scores/`. -> (the main noisy world, tidy runs with
     `noise`, `top`, `regime` columns, the cuts' precision and recall against the ground-truth noise
-    labels)."""
+    labels).
+
+    At the real profile `world` is a real world (required): its pool as it is is the one set of
+    candidates, the reference's rows left out. Real data has no ground-truth noise labels, so the
+    `noise` columns are None, the cuts table holds only `noise`, `top` and `kept`, and there is no
+    noise sweep."""
     from clipstudy import quality
 
     from clipstudy.chapters import QUALITY
@@ -148,6 +188,8 @@ def quality_table(profile: str, world: str = "", runs_dir: str | Path = "data/ru
     if profile not in QUALITY:
         raise ConfigError(f"the data-quality chapter has no sizes for profile {profile!r}; it has {sorted(QUALITY)}")
     sizes = QUALITY[profile]
+    # a real world's pool is cut as it is; none given: a ConfigError saying how to build one
+    real = study_world(profile, world) if profile == REAL_PROFILE else None
     if reference:
         quality.parse_reference(reference)  # a bad one fails here, before any world is built
         first = 0
@@ -159,23 +201,27 @@ def quality_table(profile: str, world: str = "", runs_dir: str | Path = "data/ru
         reference = train_or_load(ref_cfg, runs_dir=runs_dir, world=clean, progress=False, suites=["id"])["dir"]
         first = ref["rows"]  # the reference saw the first rows' images: they are no candidates
     cfgs, cells, cuts = [], [], []
-    for rate in sizes["noise_rates"]:
-        noisy = study_world(profile, noise=rate, progress=progress)
+    for rate in sizes.get("noise_rates", [None]):  # None: the real pool, whose noise is unknown
+        noisy = real or study_world(profile, noise=rate, progress=progress)
         score = quality.scores(reference, noisy, progress=progress, cache_dir=Path(runs_dir) / quality.SCORES)
+        if len(score) <= first:
+            raise ConfigError(f"the pool of {noisy} holds {len(score):,} pairs and the reference trained on the first "
+                              f"{first:,}, so no pair is left to cut; give a larger pool or a reference= of your own")
         candidates = np.arange(first, len(score))  # the reference never saw these images
-        labels = quality.noise_labels(noisy)
-        regimes = sizes["regimes"] if rate == sizes["noise"] else sizes["sweep_regimes"]
+        labels = None if real else quality.noise_labels(noisy)  # real data has no ground truth
+        regimes = sizes["regimes"] if rate == sizes.get("noise") else sizes["sweep_regimes"]
         for top in sizes["tops"]:
             keep = quality.top_fraction(score, top, candidates)
             subset = str(quality.save_subset(keep, runs_dir))
-            cuts.append({"noise": rate, "top": top, **quality.cut_quality(keep, labels, candidates)})
+            measured = {"kept": float(len(keep))} if labels is None else quality.cut_quality(keep, labels, candidates)
+            cuts.append({"noise": rate, "top": top, **measured})
             for regime in regimes:
                 samples = len(keep) if regime == "one epoch" else len(candidates)
                 for seed in sizes["seeds"]:
                     cfgs.append(from_dict(TrainConfig, {**sizes["train"], "data": str(noisy), "data_subset": subset,
                                                         "samples": samples, "seed": seed}))
                     cells.append({"noise": rate, "top": top, "regime": regime})
-    main = [cell["noise"] == sizes["noise"] for cell in cells]  # the sweep's runs may be scored on fewer suites
+    main = [cell["noise"] == sizes.get("noise") for cell in cells]  # the sweep's runs may be scored on fewer suites
     runs = run_grid([c for c, m in zip(cfgs, main) if m], runs_dir, None, progress=progress, suites=sizes.get("suites"))
     runs += run_grid([c for c, m in zip(cfgs, main) if not m], runs_dir, None, progress=progress,
                      suites=sizes.get("sweep_suites", sizes.get("suites")))
@@ -185,7 +231,7 @@ def quality_table(profile: str, world: str = "", runs_dir: str | Path = "data/ru
         run = by_dir.get(str(Path(runs_dir) / f"{cfg.model}-{config_hash(cfg)}"))
         if run is not None:
             rows.append({**cell, **tidy([run]).iloc[0].to_dict()})
-    return study_world(profile, noise=sizes["noise"]), pd.DataFrame(rows), pd.DataFrame(cuts)
+    return real or study_world(profile, noise=sizes["noise"]), pd.DataFrame(rows), pd.DataFrame(cuts)
 
 
 def _points(sizes: dict, pool: int) -> list[dict]:
@@ -347,19 +393,21 @@ def throughput(path: str | Path = THROUGHPUT) -> pd.DataFrame:
     return rows.assign(ratio=rows["samples_per_s"] / rows["round"].map(clip))
 
 
-def plan(profile: str) -> str:
+def plan(profile: str, pool: int | None = None) -> str:
     """A markdown table of what each chapter trains at `profile`: towers, pools, samples, seeds,
-    runs (the landing page includes it; the runner writes it for the profile it executed)."""
+    runs (the landing page includes it; the runner writes it for the profile it executed).
+    `pool`: the study world's training pairs (default: the profile's EmojiWorld's; a real world's
+    pool is the user's, so give it at the real profile)."""
     from clipstudy.world import WorldConfig
 
-    pool = from_dict(WorldConfig, get_profile(profile)["study_world"]).pairs
+    pool = pool or from_dict(WorldConfig, get_profile(profile)["study_world"]).pairs
     lines = ["| chapter | image towers | strategies | pools (pairs) | samples seen | seeds | runs |",
              "|---|---|---|---|---|---|---|"]
     for name, by_profile in CHAPTERS.items():
         if profile not in by_profile:
             continue
         sizes = by_profile[profile]
-        points = [{"data_limit": pool, **p} for p in _points(sizes, pool)]
+        points = [{**p, "data_limit": p.get("data_limit") or pool} for p in _points(sizes, pool)]
         models = ", ".join(f"`{m}`" for m in dict.fromkeys(p.get("model", "vit-s-8") for p in points))
         pools = ", ".join(f"{v:,}" for v in sorted({p["data_limit"] for p in points}))
         samples = sorted({p["samples"] for p in points})
@@ -371,7 +419,8 @@ def plan(profile: str) -> str:
     if profile in QUALITY:  # cuts of a noisy pool, not a grid of fields
         q = QUALITY[profile]
         candidates = pool - q["reference"]["rows"]
-        cells = len(q["tops"]) * len(q["regimes"]) + len(q["tops"]) * len(q["sweep_regimes"]) * (len(q["noise_rates"]) - 1)
+        sweep = max(len(q.get("noise_rates", [])) - 1, 0)  # real data has no noise sweep
+        cells = len(q["tops"]) * len(q["regimes"]) + len(q["tops"]) * len(q.get("sweep_regimes", [])) * sweep
         lines.append(f"| {{doc}}`15_data_quality` | `{q['train']['model']}` | CLIP on top 20-100% cuts | "
                      f"{round(min(q['tops']) * candidates):,}-{candidates:,} | {round(min(q['tops']) * candidates):,}-"
                      f"{candidates:,} | {len(q['seeds'])} | {cells * len(q['seeds'])} + a reference |")
@@ -400,3 +449,84 @@ def floor_note(table: pd.DataFrame, world: Path, metric: str = "zero-shot", marg
     above = f"; the fewest samples that lift a run above it: {learned.min():,}" if len(learned) else ""
     return (f"{near.sum()} of {len(table)} runs score within {margin:g} point of chance ({c:.1f}%) in {metric} top-1"
             f"{above}. Among runs at chance a comparison says nothing learned yet, not that a claim fails.")
+
+
+REAL_POOL = 2_800_000  # CC3M's pairs, about (2.8M of its 3.3M URLs still resolve): the pool the real costs assume
+
+
+def real_line(page: str, pool: int = REAL_POOL, results_dir: str | Path = "benchmarks/results") -> str:
+    """The sentence a chapter page ends with: what its `real` grid trains and costs on one GPU."""
+    costs, _ = real_costs(pool, results_dir, pages=[page])
+    if costs.empty:
+        raise ConfigError(f"page {page!r} has no real sizes; pages that do: {sorted(real_costs(pool, results_dir)[0]['chapter'])}")
+    row = costs.iloc[0]
+    return (f"**At the `real` profile** (your shards and ImageNet-style evaluation sets; grid in "
+            f"`clipstudy/chapters.py`): {row['runs']} runs, {row['samples seen (M)']:.1f}M samples seen at a pool "
+            f"of {pool:,} pairs, about {row['GPU-hours']:.1f} hours on one GPU, estimated from measured rates; "
+            f"how to run it: {{doc}}`95_real_data`.")
+
+
+def real_costs(pool: int = REAL_POOL, results_dir: str | Path = "benchmarks/results",
+               pages: list[str] | None = None) -> tuple[pd.DataFrame, str]:
+    """What each chapter's `real` grid costs on one GPU, estimated from two measurements: the
+    H200's training rate for each tower at 64 px (benchmarks/mfu.py's GPU record, data in
+    memory; a tower it did not time: their median GFLOP/s over the run's GFLOPs) and one CPU
+    process's JPEG decode rate (benchmarks/stream.py) times the run's `data_workers`. Each run
+    goes at the slower of the two. -> (one row per chapter page, or per page of `pages`: runs,
+    samples seen, train PFLOPs, GPU-hours; a sentence naming the measurements)."""
+    import torch
+
+    from clipstudy.chapters import QUALITY
+    from clipstudy.train import make_model, make_ssl_head, text_side, train_flops
+
+    results = Path(results_dir)
+    gpu = json.loads((results / "mfu-gpu.json").read_text())
+    decode = json.loads((results / "stream-cpu.json").read_text())
+    gflop_s = {r["model"]: r["achieved_gflop_s"] for r in gpu["rows"] if r["precision"] == "bf16"}
+    fallback = float(np.median(list(gflop_s.values())))
+    per_process = decode["samples_per_s"]["decode"]
+    flops: dict[str, float] = {}
+
+    def train_gflops(cfg: TrainConfig) -> float:
+        key = json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("seed", "samples", "data_limit")},
+                         sort_keys=True)
+        if key not in flops:  # structure only: no pre-training, no data
+            bare = dataclasses.replace(cfg, pretrained_image="")
+            tokenizer, overrides = text_side(bare, [])
+            if cfg.patch_dropout:
+                overrides["patch_dropout"] = cfg.patch_dropout
+            model = make_model(bare, cfg.image_size, overrides, torch.device("cpu"))
+            head = make_ssl_head(cfg) if cfg.ssl_scale else None
+            flops[key] = train_flops(cfg, model, head, cfg.image_size, tokenizer.context_length)["train_gflops"]
+        return flops[key]
+
+    grids = {CHAPTER_PAGES[name]: [from_dict(TrainConfig, {**point, "seed": seed})
+                                   for point, seed in itertools.product(_points(sizes["real"], pool), sizes["real"]["seeds"])]
+             for name, sizes in CHAPTERS.items() if "real" in sizes and (pages is None or CHAPTER_PAGES[name] in pages)}
+    if "real" in QUALITY and (pages is None or "15_data_quality" in pages):
+        # a reference on the pool's first rows (unless one is given), then each cut of the rest
+        q = QUALITY["real"]
+        ref, candidates = q["reference"], pool - q["reference"]["rows"]
+        if candidates < 1:
+            raise ConfigError(f"pool={pool:,} leaves no candidates beside the data-quality reference's "
+                              f"{ref['rows']:,} rows; give the pool's real size")
+        grids["15_data_quality"] = [from_dict(TrainConfig, {**q["train"], "samples": ref["rows"] * ref["epochs"]})] + [
+            from_dict(TrainConfig, {**q["train"], "seed": seed,
+                                    "samples": round(top * candidates) if regime == "one epoch" else candidates})
+            for top, regime, seed in itertools.product(q["tops"], q["regimes"], q["seeds"])]
+    rows = []
+    for name, cfgs in sorted(grids.items()):
+        hours = samples = pflops = 0.0
+        for cfg in cfgs:
+            g = train_gflops(cfg)
+            rate = min(gflop_s.get(cfg.model, fallback) / g, per_process * max(cfg.data_workers, 1))
+            hours += cfg.samples / rate / 3600
+            samples += cfg.samples
+            pflops += cfg.samples * g / 1e6
+        rows.append({"chapter": name, "runs": len(cfgs), "samples seen (M)": round(samples / 1e6, 1),
+                     "train PFLOPs": round(pflops, 1), "GPU-hours": round(hours, 1)})
+    basis = (f"Measured: the training rate of each tower on an {gpu['machine']} at {gpu['image_size']} px, batch "
+             f"{gpu['batch']} (benchmarks/results/mfu-gpu.json); {per_process:,.0f} JPEGs/s decoded and resized to "
+             f"{decode['image_size']} px by one process of {decode['machine']} (benchmarks/results/stream-cpu.json). "
+             f"Pool: {pool:,} pairs.")
+    return pd.DataFrame(rows), basis

@@ -258,12 +258,13 @@ def augmentation(table: pd.DataFrame, chance: float) -> list[dict]:
     return out
 
 
-def data_quality(table: pd.DataFrame, chance: float, noise: float) -> list[dict]:
+def data_quality(table: pd.DataFrame, chance: float, noise: float | None) -> list[dict]:
     """A2, at the chapter's main noise rate (`study.quality_table`'s `noise`, `top`, `regime`
-    columns): Top40% beats the full pool, in one epoch of each and at equal samples; Top20% is
-    below Top40%; higher quality gives better few-shot (Top20% - the full pool, 10-shot); Top80%
-    is the best cut at retrieval, tested against its neighbours (Top60% and the full pool)."""
-    table = table[table["noise"] == noise]
+    columns; None: every run, as on a real pool, whose noise is unknown): Top40% beats the full
+    pool, in one epoch of each and at equal samples; Top20% is below Top40%; higher quality gives
+    better few-shot (Top20% - the full pool, 10-shot); Top80% is the best cut at retrieval, tested
+    against its neighbours (Top60% and the full pool)."""
+    table = table if noise is None else table[table["noise"] == noise]
     cell = lambda top, regime="equal samples": {"top": top, "regime": regime}  # noqa: E731
     out = [test(table, f"Top40% beats the full pool ({regime})", "zero-shot",
                 [(+1, cell(0.4, regime)), (-1, cell(1.0, regime))], chance) for regime in ("one epoch", "equal samples")]
