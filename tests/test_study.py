@@ -42,8 +42,8 @@ def test_configs_turn_epochs_into_samples(tiny_world):
 def test_unknown_chapter_or_profile_names_the_valid_ones():
     with pytest.raises(ConfigError, match=r"no chapter 'quality'; chapters: \['augmentation', 'cnn_vs_vit', 'data_quantity'"):
         study.chapter("laptop", "quality")
-    with pytest.raises(ConfigError, match=r"chapter 'vit_size' has no sizes for profile 'real'"):
-        study.chapter("real", "vit_size")
+    with pytest.raises(ConfigError, match=r"profile='huge' is not valid; choose one of \['smoke', 'laptop', 'gpu', 'real'\]"):
+        study.chapter("huge", "vit_size")
 
 
 def _table():
