@@ -63,7 +63,7 @@ def curves(rows: list[dict], x: str, y: str, color: str | None = None, title: st
 
 def bars(labels: list[str], values: list[float], title: str = "", yaxis: str = "") -> go.Figure:
     fig = go.Figure(go.Bar(x=labels, y=values, text=[f"{v:.1f}" for v in values], textposition="outside"))
-    fig.update_layout(title=title, yaxis_title=yaxis, height=380)
+    fig.update_layout(title=title, yaxis_title=yaxis, height=380, hovermode="x")  # anywhere over a bar's column
     return fig
 
 
