@@ -104,7 +104,9 @@ class LazyImages:
         return LazyImages(self.files, self.file[rows], self.offset[rows], self.size[rows], self.image_size)
 
     def __getitem__(self, rows) -> np.ndarray:
-        rows = np.arange(len(self))[rows]
+        rows = np.arange(*rows.indices(len(self))) if isinstance(rows, slice) else np.asarray(rows)
+        if rows.size and not -len(self) <= rows.min() <= rows.max() < len(self):
+            raise IndexError(f"rows {rows.min()}..{rows.max()} out of range for {len(self)} images")
         images, bad = self.decode(np.atleast_1d(rows))
         self.bad.update(bad)
         return images if rows.ndim else images[0]
@@ -112,13 +114,14 @@ class LazyImages:
     def decode(self, rows) -> tuple[np.ndarray, list[int]]:
         """(uint8 [len(rows), S, S, 3], the rows whose image failed to decode and was replaced)."""
         images, bad = [], []
+        n = len(self)
         for row in rows:
-            for r in (np.arange(len(self)) + int(row)) % len(self):
+            for r in range(int(row), int(row) + n):  # this row, else the next that decodes
                 try:
-                    images.append(_decode(self.read(int(r)), self.image_size))
+                    images.append(_decode(self.read(r % n), self.image_size))
                     break
                 except Exception:  # Pillow raises many kinds on bad bytes; a missing file too
-                    bad.append(int(r))
+                    bad.append(r % n)
             else:
                 raise DataError(f"no image of the pool ({len(self)} rows, e.g. {self.name(0)}) decodes")
         return np.stack(images) if images else np.zeros((0, *self.shape[1:]), np.uint8), bad
