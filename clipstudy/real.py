@@ -61,7 +61,6 @@ import functools
 import json
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -550,30 +549,22 @@ def build_real_world(out: str | Path, pool: str, eval_sets: dict[str, tuple[str 
     so `evaluate.evaluate_world` builds it a classifier of its own. `probe` trains few-shot and
     linear probes tested on `id`, so it needs an `id` suite with the same classes.
 
-    Written into `<out>.tmp-<pid>` and renamed when complete: an error leaves nothing at `out`."""
+    Written as `world.build.write_folder` writes (into `<out>.tmp-<pid>`, renamed when complete):
+    an error leaves nothing at `out`."""
     start = time.perf_counter()
     sets = _check_real_world(out, pool, eval_sets, image_size, overwrite, limit)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    from .world.build import write_folder
+
+    def write(tmp: Path) -> None:
         info = _write_real_world(tmp, sets, image_size, limit, progress)
         info["pool"] = {"source": _absolute(pool), "image_size": image_size}
         info["config"] = {"image_size": image_size, "pool": _absolute(pool), "limit": limit,
                           "eval_sets": {name: {"set": s, "source": str(path)} for name, (s, path) in sets.items()}}
         info["seconds"] = round(time.perf_counter() - start, 1)
         (tmp / "world.json").write_text(json.dumps(info, indent=1))
-        if out.exists():  # overwrite: the old world goes only once the new one is whole
-            old = out.with_name(f"{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    out = Path(out)
+    write_folder(out, write)
     return out
 
 

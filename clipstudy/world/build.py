@@ -22,6 +22,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -30,6 +31,8 @@ from clipstudy.config import ConfigError, to_dict
 from clipstudy.world import captions, noise, scenes
 from clipstudy.world.classes import GENERATOR_VERSION, coarse_index, coarse_names, load_classes
 from clipstudy.world.styles import STYLES, available_styles, sprites
+
+T = TypeVar("T")
 
 SUBSET_SEED = 1015  # `classes=N` picks the same N classes whatever the world's seed
 CHUNK = 4096  # scenes rendered and written at a time
@@ -106,6 +109,14 @@ def build_world(cfg: WorldConfig, out: str | Path, progress: bool = True, overwr
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists; pass overwrite=True to replace it")
+    return write_folder(out, lambda tmp: _build(cfg, tmp, progress))
+
+
+def write_folder(out: Path, write: Callable[[Path], T]) -> T:
+    """`write(tmp)` into `<out>.tmp-<pid>`, then that folder renamed to `out` (an existing `out`
+    goes only once the new one is whole); on any error the temporary folder is removed, so a
+    failed or killed write never leaves a half-written folder at `out`. Temporary folders left by
+    killed processes are removed first. Returns what `write` returned."""
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in out.parent.glob(f"{out.name}.tmp-*"):  # left by killed builds
         if not _alive(stale.name.rsplit("-", 1)[-1]):
@@ -113,7 +124,7 @@ def build_world(cfg: WorldConfig, out: str | Path, progress: bool = True, overwr
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        info = _build(cfg, tmp, progress)
+        result = write(tmp)
         if out.exists():
             old = out.with_name(f"{out.name}.old-{os.getpid()}")
             out.rename(old)
@@ -124,7 +135,7 @@ def build_world(cfg: WorldConfig, out: str | Path, progress: bool = True, overwr
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return info
+    return result
 
 
 def _alive(pid: str) -> bool:
