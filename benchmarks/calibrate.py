@@ -22,7 +22,7 @@ from clipstudy.compute import describe
 from clipstudy.config import from_dict
 from clipstudy.data import load_world_info
 from clipstudy.evaluate import evaluate_world, load_templates
-from clipstudy.runs import load_run, train_or_load
+from clipstudy.store import load_run, train_or_load
 from clipstudy.train import TrainConfig
 
 KEEP = ["id/top1", "id/top5", "shift_mean/top1", "probe/5shot_top1", "probe/10shot_top1", "probe/linear_top1",

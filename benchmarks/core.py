@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 
 from clipstudy.compute import describe, resolve_device
-from clipstudy.runs import evaluate_run, read_metrics
+from clipstudy.records import read_metrics
+from clipstudy.store import evaluate_run
 from clipstudy.train import TrainConfig, train
 from clipstudy.world import WorldConfig, build_world
 

@@ -36,7 +36,7 @@ import torch
 
 from clipstudy import models
 from clipstudy.compute import describe, matmul_peak, resolve_device
-from clipstudy.runs import read_metrics
+from clipstudy.records import read_metrics
 from clipstudy.train import TrainConfig, train
 from clipstudy.world import WorldConfig, build_world
 

@@ -18,7 +18,7 @@ import statistics
 from pathlib import Path
 
 from clipstudy.compute import describe, resolve_device
-from clipstudy.runs import train_or_load
+from clipstudy.store import train_or_load
 from clipstudy.train import TrainConfig
 
 HERE = Path(__file__).resolve().parent

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from clipstudy.compute import describe, resolve_device, resolve_precision
-from clipstudy.runs import read_metrics
+from clipstudy.records import read_metrics
 from clipstudy.world import WorldConfig, build_world, export_csv
 
 HERE = Path(__file__).resolve().parent

@@ -117,7 +117,7 @@ SCALE_PAGE = "_scale.md"  # included by the landing page: what each chapter trai
 
 
 def _write_scale(profile: str, book_dir: Path) -> None:
-    from clipstudy.study import plan
+    from clipstudy.prose import plan
 
     text = (f"This copy of the book was executed at profile **`{profile}`**; its chapters train:\n\n{plan(profile)}\n\n"
             "Chapters share runs where their grids meet (the result store trains each config once); the "

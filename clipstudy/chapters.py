@@ -163,7 +163,7 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     },
 }
 
-# A2, data quality (clipstudy/quality.py, study.quality_table): the study world with a share
+# A2, data quality (clipstudy/quality.py, quality_chapter.quality_table): the study world with a share
 # `noise` of its pool captions noisy (quality.noise_mix: half mismatched pairs, a third
 # boilerplate alt-text, a sixth with one emoji misnamed), scored by a reference CLIP trained on
 # `reference.rows` clean pairs of the study world whose images the candidates exclude; each cut
@@ -191,3 +191,9 @@ QUALITY = {
              "reference": {"rows": 500_000, "epochs": 4}, "tops": QUALITY_TOPS,
              "regimes": ["one epoch", "equal samples"]},
 }
+
+# Each chapter's page (notebooks/<page>.ipynb -> book/<page>): the one list the command line,
+# the book's plan and cost tables, and the tests read the chapter names from.
+PAGES = {"data_quantity": "10_data_quantity", "data_quality": "15_data_quality", "vit_size": "20_vit_size",
+         "cnn_vs_vit": "30_cnn_vs_vit", "strategies": "40_strategies", "augmentation": "50_augmentation",
+         "tricks": "60_tricks"}

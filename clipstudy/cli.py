@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 from clipstudy import config as C
+from clipstudy.chapters import PAGES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -156,14 +157,14 @@ def _rank() -> int:
 
 
 def _chapter_train(args) -> int:
-    from clipstudy import study
+    from clipstudy.chapter_train import train_chapter
 
     try:
         shard = tuple(int(x) for x in args.shard.split("/"))
         assert len(shard) == 2
     except (ValueError, AssertionError):
         raise C.ConfigError(f"--shard={args.shard!r} is not valid; use i/n, e.g. 0/4 (the first of 4 shards)") from None
-    runs = study.train_chapter(args.profile, args.name, args.world, args.runs_dir, shard, progress=not args.quiet)
+    runs = train_chapter(args.profile, args.name, args.world, args.runs_dir, shard, progress=not args.quiet)
     if _rank() == 0:
         print(f"{len(runs)} runs of chapter {args.name} (profile {args.profile}, shard {args.shard}) are in {args.runs_dir}")
     return 0
@@ -172,7 +173,7 @@ def _chapter_train(args) -> int:
 def _eval(args) -> int:
     from clipstudy.compute import available_devices, resolve_device
     from clipstudy.data import DataError, load_world_info
-    from clipstudy.runs import evaluate_run
+    from clipstudy.store import evaluate_run
 
     run = Path(args.run)
     if not run.is_dir():
@@ -320,9 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="chapter_command", required=True, parser_class=_Subcommand)
     ct = ch.add_parser("train", help="train (or find) a chapter's runs, evaluated on its suites; under torchrun "
                                      "each run is data-parallel (the book's 'Re-run at scale' page)")
-    ct.add_argument("--name", required=True, help="chapter: data_quantity | vit_size | cnn_vs_vit | strategies | "
-                                                   "augmentation | tricks | data_quality (one process: no --shard, "
-                                                   "no torchrun; its cuts depend on its reference's scores)")
+    ct.add_argument("--name", required=True, help=f"chapter: {' | '.join(PAGES)} (data_quality: one process, no "
+                                                   "--shard, no torchrun; its cuts depend on its reference's scores)")
     ct.add_argument("--profile", default="laptop", help="smoke | laptop | gpu | real")
     ct.add_argument("--world", default="", help="study world folder (default: the profile's, built under data/worlds/)")
     ct.add_argument("--runs-dir", default="data/runs", help="the result store the notebooks read")
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     `error:` line on stderr."""
     from clipstudy.book import NotebookFailed
     from clipstudy.data import DataError
-    from clipstudy.runs import RunFailed
+    from clipstudy.records import RunFailed
 
     args = build_parser().parse_args(argv)
     try:

@@ -21,6 +21,7 @@ On-disk layout of a world (written by `clipstudy.world.build`):
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -697,3 +698,14 @@ def load_world_info(world: str | Path) -> dict:
         raise DataError(f"{world} is not a world folder (no world.json); build one with "
                         f"`python -m clipstudy world build --out {world}`")
     return json.loads(path.read_text())
+
+
+def data_identity(data: str | Path) -> str:
+    """What the data is, not only where: a world folder's world.json (less its build timings), so
+    a world rebuilt with other settings at the same path is other data; any other source, its path."""
+    info_path = Path(data) / "world.json"
+    if not info_path.is_file():
+        return str(data)
+    info = json.loads(info_path.read_text())
+    info.pop("seconds", None)
+    return hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()

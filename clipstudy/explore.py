@@ -2,7 +2,7 @@
 
     from clipstudy.explore import world_browser, caption_search, run_curves
     world_browser("data/worlds/default")
-    caption_search(run["dir"], "data/worlds/default")  # run = runs.train_or_load(...)
+    caption_search(run["dir"], "data/worlds/default")  # run = store.train_or_load(...)
     run_curves([run, other_run])
 
 Each explorer opens already showing something (the first page of pairs, a caption searched, the
@@ -95,7 +95,7 @@ def caption_search(run_dir: str | Path, world_dir: str | Path, suite: str = "ret
 
     from clipstudy.data import load_suite, load_world_info
     from clipstudy.evaluate import image_features, text_features
-    from clipstudy.runs import load_run
+    from clipstudy.store import load_run
 
     model, tokenizer, _ = load_run(Path(run_dir))
     s = load_suite(Path(world_dir) / "suites" / suite)
@@ -149,7 +149,7 @@ def _table(rows: dict[str, object]) -> str:
 
 
 def run_card(run: dict) -> str:
-    """One run (a runs.train_or_load dict) as HTML: its loss curve, its summary, its evaluation in %."""
+    """One run (a store.train_or_load dict) as HTML: its loss curve, its summary, its evaluation in %."""
     curve = svg_line([m["samples"] for m in run["metrics"]], [m["loss"] for m in run["metrics"]], "samples", "loss")
     summary = {k: v for k, v in run["summary"].items() if k != "out"}
     evals = {f"{k} (%)": 100 * v for k, v in sorted(run["eval"].items()) if k != "eval_seconds"}
@@ -157,7 +157,7 @@ def run_card(run: dict) -> str:
 
 
 def run_curves(runs: list[dict]):
-    """Pick one of `runs` (runs.train_or_load dicts); see its loss curve, summary and evaluation."""
+    """Pick one of `runs` (store.train_or_load dicts); see its loss curve, summary and evaluation."""
     import ipywidgets as widgets
 
     pick = widgets.Dropdown(options=[(Path(r["dir"]).name, i) for i, r in enumerate(runs)], description="run")

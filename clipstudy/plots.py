@@ -86,7 +86,7 @@ def scatter(rows: list[dict], x: str, y: str, color: str, label: str, title: str
 def mean_lines(table, x: str, metrics: list[str], color: str, title: str = "", log_x: bool = True,
                xaxis: str = "", n_label: str = "seeds") -> go.Figure:
     """Mean +- standard deviation over seeds, one line per value of `color`, from a table with
-    `<metric>_mean`, `<metric>_std` and `n` columns (study.aggregate). Several metrics get a
+    `<metric>_mean`, `<metric>_std` and `n` columns (stats.aggregate). Several metrics get a
     dropdown that switches the y axis between them; hover says n."""
     fig = go.Figure()
     groups = list(dict.fromkeys(table[color]))
@@ -132,7 +132,7 @@ def frontier(rows: list[dict], x: str, y: str, color: str, label: str, title: st
 
 
 def mean_bars(table, x: str, metrics: list[str], title: str = "", n_label: str = "seeds") -> go.Figure:
-    """Mean +- standard deviation over seeds as bars, one per row of `table` (study.aggregate's
+    """Mean +- standard deviation over seeds as bars, one per row of `table` (stats.aggregate's
     `<metric>_mean`, `<metric>_std`, `n`), labelled by column `x`; a dropdown switches the metric."""
     fig = go.Figure()
     for m_i, metric in enumerate(metrics):

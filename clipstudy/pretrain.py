@@ -23,12 +23,15 @@ import json
 import os
 from pathlib import Path
 
+import filelock
 import torch
 from tqdm.auto import tqdm
 
 from clipstudy import augment, models
 from clipstudy.compute import autocast, resolve_precision
-from clipstudy.data import batch_indices, load_pairs, to_model_input
+from clipstudy.data import batch_indices, data_identity, load_pairs, to_model_input
+from clipstudy.losses import make_ssl_head, ssl_loss
+from clipstudy.optim import lr_at, param_groups
 
 PRETRAIN_VERSION = 1  # bump when the recipe below changes what a cached tower holds
 RECIPE = ("model", "pretrain_samples", "batch_size", "lr", "warmup", "weight_decay", "beta1",
@@ -37,8 +40,6 @@ RECIPE = ("model", "pretrain_samples", "batch_size", "lr", "warmup", "weight_dec
 
 def cache_path(cfg, image_size: int) -> Path:
     """Where the tower for `cfg` is cached: keyed by the pool's content and every recipe field."""
-    from clipstudy.runs import data_identity
-
     fields = {k: getattr(cfg, k) for k in RECIPE}
     fields.update(image_size=image_size, data=data_identity(cfg.data), version=PRETRAIN_VERSION)
     key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
@@ -48,8 +49,6 @@ def cache_path(cfg, image_size: int) -> Path:
 def image_tower(cfg, image_size: int, device: torch.device, progress: bool = False) -> dict[str, torch.Tensor]:
     """The state dict of `cfg.model`'s image tower after SimCLR on `cfg.data` (trained now, or
     loaded from the cache)."""
-    import filelock
-
     path = cache_path(cfg, image_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(f"{path}.lock"):  # two runs needing one tower: one trains it, the other waits
@@ -59,15 +58,13 @@ def image_tower(cfg, image_size: int, device: torch.device, progress: bool = Fal
 
 
 def _simclr(cfg, image_size: int, device: torch.device, path: Path, progress: bool) -> dict[str, torch.Tensor]:
-    from clipstudy.train import _param_groups, lr_at, make_ssl_head, ssl_loss  # train imports this module
-
     pairs = load_pairs(cfg.data, image_size=cfg.image_size or None)  # every image of the pool, whatever the run's data_limit
     precision = resolve_precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)
     model = models.create_model(cfg.model, image_size=image_size)
     visual, head = model.visual.to(device), make_ssl_head(cfg).to(device)
     trained = torch.nn.ModuleList([visual, head]).train()
-    optimizer = torch.optim.AdamW(_param_groups(trained, cfg.weight_decay), lr=cfg.lr,
+    optimizer = torch.optim.AdamW(param_groups(trained, cfg.weight_decay), lr=cfg.lr,
                                   betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
     schedule = dataclasses.replace(cfg, samples=cfg.pretrain_samples)  # the cosine runs over the pre-training
     views, generator = augment.make("simclr"), torch.Generator().manual_seed(cfg.seed)

@@ -81,7 +81,8 @@ def scores(reference: str | Path, data: str | Path, batch_size: int = 512, progr
     from clipstudy.compute import resolve_precision
     from clipstudy.data import load_pairs
     from clipstudy.evaluate import image_features, text_features
-    from clipstudy.runs import data_identity, run_lock
+    from clipstudy.data import data_identity
+    from clipstudy.records import run_lock
 
     spec = parse_reference(reference)
     if spec is None:  # a run folder: its scores lie in it, under the run's own lock
@@ -126,7 +127,7 @@ def _reference_model(reference: str | Path, spec: tuple[str, str] | None):
 
     if spec is None:
         from clipstudy.data import MEAN, STD
-        from clipstudy.runs import load_run
+        from clipstudy.store import load_run
 
         model, tokenizer, cfg = load_run(Path(reference))
         device = str(resolve_device(cfg["train"].get("device", "auto")))

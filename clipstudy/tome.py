@@ -34,7 +34,8 @@ import torch.nn.functional as F
 from open_clip.transformer import ResidualAttentionBlock, Transformer, VisionTransformer
 from torch.utils.checkpoint import checkpoint
 
-from .config import ConfigError
+from clipstudy import models
+from clipstudy.config import ConfigError
 
 __all__ = ["apply", "schedule", "decreasing", "bipartite_soft_matching", "attention", "merge_block"]
 
@@ -136,6 +137,13 @@ def decreasing(r: int, layers: int) -> list[int]:
     merging about r * layers tokens in all, as a constant r would."""
     _check_r(r, layers)
     return [int(2 * r * (1 - i / max(layers - 1, 1)) + 0.5) for i in range(layers)]
+
+
+def run_schedule(cfg) -> list[int]:
+    """Tokens merged in each block of a run's ViT (a TrainConfig's `model`, `tome_r` and
+    `tome_schedule`), before clamping to what a block can merge."""
+    layers = models.model_config(cfg.model)["vision_cfg"]["layers"]
+    return decreasing(cfg.tome_r, layers) if cfg.tome_schedule == "decreasing" else [cfg.tome_r] * layers
 
 
 def apply(model: torch.nn.Module, r) -> torch.nn.Module:

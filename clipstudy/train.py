@@ -37,7 +37,7 @@ Reliability: with `checkpoint_every`, a killed run resumes exactly when the same
 trained again (the data order is a pure function of seed and step; checkpoints carry the
 optimizer, the RNG states and the metrics so far, are written atomically and never from a
 non-finite state). A non-finite loss stops the run before its step, records `failed.json` and
-raises `runs.RunFailed`. A run folder's lock (`<out>.lock`) keeps a second process from training
+raises `records.RunFailed`. A run folder's lock (`<out>.lock`) keeps a second process from training
 it at the same time. Under torchrun it trains data-parallel (clipstudy/distributed.py).
 """
 
@@ -62,10 +62,14 @@ from tqdm.auto import tqdm
 
 from clipstudy import __version__, augment, distributed, models, pretrain, tome
 from clipstudy import tokenizer as word_vocab
+from clipstudy.augment import AUGMENTATIONS
 from clipstudy.compute import autocast, resolve_device, resolve_precision
 from clipstudy.config import ConfigError, to_dict
 from clipstudy.data import DataError, LazyImages, batch_indices, load_pairs, load_suite, load_world_info, to_model_input
 from clipstudy.evaluate import load_templates, zero_shot
+from clipstudy.losses import logit_init, make_loss, make_ssl_head, ssl_loss
+from clipstudy.optim import lr_at, make_optimizer
+from clipstudy.records import FAILED, RunFailed, run_lock
 
 T = TypeVar("T")
 
@@ -119,8 +123,6 @@ class TrainConfig:
     def check(self) -> None:
         """Raise ConfigError, naming the field, its value and the valid range, for a run that
         cannot train as asked; runs before anything is written. (NaN fails every range test.)"""
-        from dataclasses import fields
-
         for name in ("samples", "batch_size", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
@@ -160,14 +162,12 @@ class TrainConfig:
             raise ConfigError(f"data_subset={self.data_subset!r} must be an existing .npy of row indices, "
                               f"and data_limit 0 (got {self.data_limit}): a run takes one or the other")
         self._check_strategies()
-        for f in fields(self):  # any float field the checks above do not bound
+        for f in dataclasses.fields(self):  # any float field the checks above do not bound
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{f.name}={value} is out of range; use a finite number")
 
     def _check_strategies(self) -> None:
-        from clipstudy.augment import AUGMENTATIONS
-
         if not 0 <= self.patch_dropout < 1:
             raise ConfigError(f"patch_dropout={self.patch_dropout} is out of range; use 0 <= patch_dropout < 1 (FLIP: 0.5)")
         if self.augment not in AUGMENTATIONS:
@@ -190,57 +190,6 @@ class TrainConfig:
                 raise ConfigError(f"lock_{tower}=true needs pretrained_{tower}: a frozen random tower learns nothing")
 
 
-def lr_at(cfg: TrainConfig, samples_seen: int) -> float:
-    """Linear warm-up, then cosine decay to min_lr over the remaining samples."""
-    if samples_seen < cfg.warmup:
-        return cfg.lr * samples_seen / cfg.warmup
-    progress = (samples_seen - cfg.warmup) / max(1, cfg.samples - cfg.warmup)
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    # As open_clip: no decay on 1-d params (norm gains, biases), embeddings or the temperature.
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        skip = p.ndim < 2 or "embedding" in name or "logit_scale" in name or "bn" in name
-        (no_decay if skip else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    groups = _param_groups(model, cfg.weight_decay)
-    # one fused / multi-tensor kernel per step instead of ~10 small ops per parameter tensor
-    if cfg.optimizer == "adafactor":
-        return torch.optim.Adafactor(groups, lr=cfg.lr, foreach=True)
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=True)
-
-
-def make_loss(cfg: TrainConfig, rank: int = 0, world_size: int = 1):
-    """open_clip's loss; over several processes it gathers every rank's features with their
-    gradients, so each rank's loss is the loss of the global batch."""
-    from open_clip.loss import ClipLoss, SigLipLoss  # SigLipLoss is not re-exported by open_clip 3.3
-
-    if cfg.loss == "siglip":
-        return SigLipLoss(rank=rank, world_size=world_size)
-    if cfg.loss == "clip":
-        return ClipLoss(gather_with_grad=True, cache_labels=True, rank=rank, world_size=world_size)
-    raise ConfigError(f"loss={cfg.loss!r} is not implemented; valid: ['clip', 'siglip']")
-
-
-SIGLIP_INIT = {"temperature": 0.1, "bias": -10.0}  # SigLIP: t' = log 10, b = -10, both learned
-
-
-def logit_init(cfg: TrainConfig) -> dict:
-    """The model overrides that start the loss's logit scale (and SigLIP's bias) where the run asks."""
-    temperature = SIGLIP_INIT["temperature"] if cfg.loss == "siglip" and cfg.temperature == 0.07 else cfg.temperature
-    out = {"init_logit_scale": math.log(1 / temperature)} if temperature != 0.07 else {}
-    if cfg.loss == "siglip":
-        out["init_logit_bias"] = SIGLIP_INIT["bias"]
-    return out
-
-
 def make_model(cfg: TrainConfig, image_size: int, overrides: dict, device: torch.device, progress: bool = False):
     """The run's CLIP: open_clip's model as `overrides` say, a pre-trained image tower loaded,
     token merging patched in, locked towers frozen (their projections train), on `device`."""
@@ -249,7 +198,7 @@ def make_model(cfg: TrainConfig, image_size: int, overrides: dict, device: torch
     if cfg.pretrained_image:
         model.visual.load_state_dict(pretrain.image_tower(cfg, image_size, device, progress))
     if cfg.tome_r:
-        tome.apply(model, tome_schedule(cfg))
+        tome.apply(model, tome.run_schedule(cfg))
     for tower in ("image", "text"):
         if getattr(cfg, f"lock_{tower}"):
             for _, p in models.tower_parameters(model, tower, include_projection=False):
@@ -267,33 +216,6 @@ def locked_eval_mode(cfg: TrainConfig, model) -> None:
         model.visual.eval()
         if cfg.patch_dropout:
             model.visual.patch_dropout.train()
-
-
-def tome_schedule(cfg: TrainConfig) -> list[int]:
-    """Tokens merged in each block of the run's ViT (before clamping to what a block can merge)."""
-    layers = models.model_config(cfg.model)["vision_cfg"]["layers"]
-    return tome.decreasing(cfg.tome_r, layers) if cfg.tome_schedule == "decreasing" else [cfg.tome_r] * layers
-
-
-SSL_TEMPERATURE = 0.1  # SLIP's NT-Xent tau
-
-
-def make_ssl_head(cfg: TrainConfig) -> torch.nn.Module:
-    """SLIP's projector, scaled to our towers: an MLP with batch norm, embed -> 4 x embed ->
-    4 x embed -> embed (SLIP: 768 -> 4096 -> 4096 -> 256), on the image embedding (SLIP puts it on
-    the trunk before the CLIP projection; open_clip's towers end in that projection)."""
-    from lightly.models.modules import SimCLRProjectionHead  # imported here: seconds to import, SLIP-only
-
-    dim = models.model_config(cfg.model)["embed_dim"]
-    return SimCLRProjectionHead(input_dim=dim, hidden_dim=4 * dim, output_dim=dim, num_layers=3)
-
-
-def ssl_loss(z1: torch.Tensor, z2: torch.Tensor, gather: bool = False) -> torch.Tensor:
-    """SimCLR's NT-Xent between the two views' projections (lightly's NTXentLoss, tau 0.1);
-    `gather`: negatives from every rank (under torchrun)."""
-    from lightly.loss import NTXentLoss
-
-    return NTXentLoss(temperature=SSL_TEMPERATURE, gather_distributed=gather)(z1.float(), z2.float())
 
 
 def train_flops(cfg: TrainConfig, model, ssl_head, image_size: int, context_length: int) -> dict:
@@ -416,8 +338,6 @@ def _claim(cfg: TrainConfig, lock) -> tuple[Path, Path, dict | None]:
 def _prepare_out(cfg: TrainConfig) -> tuple[Path, Path, dict | None]:
     """(out, the `<out>.partial` folder to write, the checkpoint to resume from or None). A
     partial run of the same config is resumed; `overwrite` is the only way to throw one away."""
-    from clipstudy.runs import RunFailed
-
     out = Path(cfg.out)
     partial = out.with_name(out.name + ".partial")
     if out.exists() and not cfg.overwrite:
@@ -446,7 +366,6 @@ def _prepare_out(cfg: TrainConfig) -> tuple[Path, Path, dict | None]:
     return out, partial, state
 
 
-FAILED = "failed.json"  # in a partial run folder: why the run stopped (a non-finite loss)
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict:
@@ -455,8 +374,6 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     Resumes a partial run of the same config (`<out>.partial`) from its last checkpoint, exactly:
     an interrupted and resumed run ends with the same metrics as an uninterrupted one (on CPU).
     Under torchrun, trains data-parallel (clipstudy/distributed.py); rank 0 writes the run."""
-    from clipstudy.runs import RunFailed, run_lock
-
     cfg.check()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

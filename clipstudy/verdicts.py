@@ -24,6 +24,12 @@ import math
 import pandas as pd
 from scipy import stats
 
+from IPython.display import Markdown, display
+
+from clipstudy import chapters
+from clipstudy.plots import lower_envelope
+from clipstudy.study import STRATEGY_FIELDS, arm, strategy
+
 VERDICTS = ("holds", "does not hold", "inconclusive", "untestable at this scale")
 
 
@@ -41,18 +47,34 @@ def interval(values, confidence: float = 0.95) -> dict:
 
 
 def _cells(table: pd.DataFrame, where: dict) -> pd.DataFrame:
+    unknown = [column for column in where if column not in table]
+    if unknown:
+        raise MissingCell(f"cell {where}: no column {unknown} in the table")
     mask = pd.Series(True, index=table.index)
     for column, value in where.items():
         mask &= table[column] == value
     return table[mask]
 
 
+class MissingCell(KeyError):
+    """A claim's cell that the table does not hold (no run, or no run scored on the metric):
+    an error that names it, never a quiet "inconclusive"."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def contrast(table: pd.DataFrame, metric: str, terms: list[tuple[float, dict]]) -> pd.Series:
     """Per seed, sum of weight x `metric` of the run matching each term's cell (a dict of column
-    -> value picking one run per seed); seeds missing a cell are dropped."""
+    -> value picking one run per seed); seeds missing from some cell are dropped (the rest stay
+    paired). A cell with no run, or none scored on `metric`, raises MissingCell naming it."""
+    if metric not in table:
+        raise MissingCell(f"no {metric!r} column in the table; it has {sorted(table.columns)}")
     parts = []
     for weight, where in terms:
         cell = _cells(table, where)
+        if cell[metric].isna().all():
+            raise MissingCell(f"no run in cell {where} has {metric!r} (runs in the cell: {len(cell)})")
         if cell["seed"].duplicated().any():
             raise ValueError(f"cell {where} holds several runs of one seed; add columns to pick one")
         parts.append(weight * cell.set_index("seed")[metric])
@@ -85,6 +107,13 @@ def sentence(v: dict) -> str:
     floor = (f" {v['at_chance']} of the {v['runs']} runs compared sit within 1 point of chance."
              if v["at_chance"] else "")
     return f"*{v['claim']}* — **{v['verdict']}** ({v['metric']}: {effect_text(v)}).{floor}"
+
+
+def show(verdicts: list[dict], note: str = "") -> Markdown:
+    """A chapter's claims as its page shows them: the table of claims (displayed), then one
+    sentence per claim and `note` (e.g. prose.floor_note) as the cell's output."""
+    display(table_of(verdicts))
+    return Markdown("\n\n".join(sentence(v) for v in verdicts) + (f"\n\n{note}" if note else ""))
 
 
 def table_of(verdicts: list[dict]) -> pd.DataFrame:
@@ -149,32 +178,41 @@ def cnn_vs_vit(table: pd.DataFrame, chance: float, vit: str = "vit-b-16", cnn: s
     return out
 
 
+# The strategies the papers' claims name, as clipstudy/chapters.py defines them: a claim picks
+# its cells by these config fields (`study.arm`); the names only label the claim.
+CLIP, SLIP, FLIP, AUG = (arm(s) for s in (chapters.CLIP, chapters.SLIP, chapters.FLIP, chapters.CLIP_AUG))
+SIGLIP, TOME = arm(chapters.SIGLIP), arm(chapters.TOME)
+
+
+def _name(cell: dict) -> str:
+    return strategy(cell)
+
+
 def strategies(table: pd.DataFrame, chance: float) -> list[dict]:
     """A5: SLIP is best at one epoch below ~1B samples but worst at equal compute, and best at
     retrieval everywhere; augmentation hurts at one epoch; CLIP + augmentation is best on the
-    shifts and the linear probe after several epochs. `table` has a `strategy` column; the one-
-    epoch cells are its largest pool at 1 epoch, the several-epoch cells its most epochs at the
-    same samples seen, the equal-compute cell SLIP at half those samples on that pool."""
+    shifts and the linear probe after several epochs. The one-epoch cells are the table's largest
+    pool at 1 epoch, the several-epoch cells its most epochs at the same samples seen, the
+    equal-compute cell SLIP at half those samples on that pool."""
     one = {"pool": table["pool"].max(), "epochs": 1.0}
     samples = int(one["pool"])
     multi_pool = table.loc[(table["samples"] == samples) & (table["pool"] < one["pool"]), "pool"].max()
     several = {"pool": multi_pool, "samples": samples}
-    aug = "CLIP+Aug(stacked_randaugment)"
     above = lambda claim, metric, best, cell: [  # noqa: E731
-        test(table, f"{claim}: {best} above {other}", metric,
-             [(+1, {"strategy": best, **cell}), (-1, {"strategy": other, **cell})], chance)
-        for other in ("CLIP", "SLIP", "FLIP", aug) if other != best]
-    out = above("one epoch", "zero-shot", "SLIP", one)
+        test(table, f"{claim}: {_name(best)} above {_name(other)}", metric,
+             [(+1, {**best, **cell}), (-1, {**other, **cell})], chance)
+        for other in (CLIP, SLIP, FLIP, AUG) if other != best]
+    out = above("one epoch", "zero-shot", SLIP, one)
     half = {"pool": multi_pool, "samples": samples // 2}
-    if len(_cells(table, {"strategy": "SLIP", **half})):
+    if len(_cells(table, {**SLIP, **half})):
         out.append(test(table, f"equal compute: SLIP ({samples // 2:,} samples) below CLIP ({samples:,})", "zero-shot",
-                        [(+1, {"strategy": "CLIP", **several}), (-1, {"strategy": "SLIP", **half})], chance))
+                        [(+1, {**CLIP, **several}), (-1, {**SLIP, **half})], chance))
     for cell, where in ((one, "one epoch"), (several, f"{samples // multi_pool:g} epochs")):
-        out += above(f"retrieval, {where}", "i2t R@1", "SLIP", cell)
+        out += above(f"retrieval, {where}", "i2t R@1", SLIP, cell)
     out.append(test(table, "one epoch: augmentation lowers CLIP", "zero-shot",
-                    [(+1, {"strategy": "CLIP", **one}), (-1, {"strategy": aug, **one})], chance))
+                    [(+1, {**CLIP, **one}), (-1, {**AUG, **one})], chance))
     for metric in ("shifts", "linear probe"):
-        out += above(f"{samples // multi_pool:g} epochs, {metric}", metric, aug, several)
+        out += above(f"{samples // multi_pool:g} epochs, {metric}", metric, AUG, several)
     return out
 
 
@@ -183,38 +221,35 @@ def tricks(table: pd.DataFrame, chance: float) -> list[dict]:
     token merging lowers accuracy: on the table's largest pool. B1 (`pretrained` on the smallest
     pool, where the table has two)."""
     b2 = table[table["pool"] == table["pool"].max()]
-    cell = lambda s: {"strategy": s}  # noqa: E731
-    present = set(b2["strategy"])
-    out = [test(b2, "FLIP below CLIP", "zero-shot", [(+1, cell("CLIP")), (-1, cell("FLIP"))], chance),
-           test(b2, "ToMe below CLIP", "zero-shot", [(+1, cell("CLIP")), (-1, cell(_tome(present)))], chance)]
-    out += [test(b2, f"SigLIP above {other}", "zero-shot", [(+1, cell("SigLIP")), (-1, cell(other))], chance)
-            for other in sorted(present - {"SigLIP"}, key=lambda s: (s != "CLIP", s))]
+    present = [dict(zip(STRATEGY_FIELDS, values)) for values in
+               b2[list(STRATEGY_FIELDS)].drop_duplicates().itertuples(index=False)]
+    out = [test(b2, "FLIP below CLIP", "zero-shot", [(+1, CLIP), (-1, FLIP)], chance),
+           test(b2, "ToMe below CLIP", "zero-shot", [(+1, CLIP), (-1, TOME)], chance)]
+    out += [test(b2, f"SigLIP above {_name(other)}", "zero-shot", [(+1, SIGLIP), (-1, other)], chance)
+            for other in sorted((c for c in present if c != SIGLIP), key=lambda c: (c != CLIP, _name(c)))]
     if table["pool"].nunique() > 1:
         out += pretrained(table[table["pool"] == table["pool"].min()], chance)
     return out
 
 
-def pretrained(table: pd.DataFrame, chance: float, text: str = "text:minilm", image: str = "image:simclr") -> list[dict]:
+def pretrained(table: pd.DataFrame, chance: float) -> list[dict]:
     """B1: from scratch is the weakest; a pre-trained text tower helps a little, a pre-trained
     image tower a lot, both the most; SigLIP adds more on top of both. Towers tuned unless the
     claim says locked; the locked-vs-tuned rows are our LiT check (paper B's future work)."""
-    cell = lambda s: {"strategy": s}  # noqa: E731
-    both, locked = f"CLIP+{image}+{text}", f"CLIP+{image}(locked)+{text}(locked)"
-    vs = lambda claim, a, b: test(table, claim, "zero-shot", [(+1, cell(a)), (-1, cell(b))], chance)  # noqa: E731
-    out = [vs("pre-trained text above scratch", f"CLIP+{text}", "CLIP"),
-           vs("pre-trained image above scratch", f"CLIP+{image}", "CLIP"),
-           vs("pre-trained image helps more than pre-trained text", f"CLIP+{image}", f"CLIP+{text}"),
-           vs("both above pre-trained image alone", both, f"CLIP+{image}"),
-           vs("both above pre-trained text alone", both, f"CLIP+{text}"),
-           vs("SigLIP adds to both pre-trained towers (locked)", f"SigLIP+{image}(locked)+{text}(locked)", locked)]
-    out += [vs(f"(LiT check) {name} locked above tuned", f"CLIP+{tower}(locked)", f"CLIP+{tower}")
-            for name, tower in (("text", text), ("image", image))]
+    text, image = chapters.MINILM, chapters.SIMCLR
+    locked_text, locked_image = {**text, "lock_text": True}, {**image, "lock_image": True}
+    both, locked = arm({**text, **image}), arm({**locked_text, **locked_image})
+    vs = lambda claim, a, b: test(table, claim, "zero-shot", [(+1, arm(a)), (-1, arm(b))], chance)  # noqa: E731
+    out = [vs("pre-trained text above scratch", text, {}),
+           vs("pre-trained image above scratch", image, {}),
+           vs("pre-trained image helps more than pre-trained text", image, text),
+           vs("both above pre-trained image alone", both, image),
+           vs("both above pre-trained text alone", both, text),
+           vs("SigLIP adds to both pre-trained towers (locked)", {**locked, **chapters.SIGLIP}, locked)]
+    out += [vs(f"(LiT check) {name} locked above tuned", lock, tuned)
+            for name, lock, tuned in (("text", locked_text, text), ("image", locked_image, image))]
     out.append(vs("(LiT check) both locked above both tuned", locked, both))
     return out
-
-
-def _tome(strategies: set[str]) -> str:
-    return next(s for s in sorted(strategies) if s.startswith("ToMe"))
 
 
 def throughput(rows: pd.DataFrame, claims: dict[str, tuple[str, str]] | None = None) -> list[dict]:
@@ -222,13 +257,17 @@ def throughput(rows: pd.DataFrame, claims: dict[str, tuple[str, str]] | None = N
     rows: strategy, round, samples_per_s), with a t-interval over rounds. `claims`: name -> (strategy,
     reference); by default paper B's: ToMe and FLIP faster than CLIP, SigLIP faster than CLIP and
     SigLIP+FLIP faster than FLIP."""
-    claims = claims or {"ToMe raises throughput (paper B: +16%)": ("ToMe(r=2)", "CLIP"),
-                        "FLIP raises throughput (paper B: +23%)": ("FLIP", "CLIP"),
-                        "SigLIP raises CLIP's throughput (paper B: +1%)": ("SigLIP", "CLIP"),
-                        "SigLIP raises FLIP's throughput (paper B: +1%)": ("SigLIP+FLIP", "FLIP")}
+    # the benchmark's rows carry only each strategy's name, which study.strategy gives its config
+    claims = claims or {"ToMe raises throughput (paper B: +16%)": (_name(TOME), _name(CLIP)),
+                        "FLIP raises throughput (paper B: +23%)": (_name(FLIP), _name(CLIP)),
+                        "SigLIP raises CLIP's throughput (paper B: +1%)": (_name(SIGLIP), _name(CLIP)),
+                        "SigLIP raises FLIP's throughput (paper B: +1%)": (_name({**SIGLIP, **FLIP}), _name(FLIP))}
     by = rows.pivot_table(index="round", columns="strategy", values="samples_per_s")
     out = []
     for claim, (faster, reference) in claims.items():
+        missing = [name for name in (faster, reference) if name not in by]
+        if missing:
+            raise MissingCell(f"claim {claim!r}: no benchmark rows of {missing}; the rows hold {sorted(by.columns)}")
         gain = 100 * (by[faster] / by[reference] - 1)
         v = {"claim": claim, "metric": "samples/s", "unit": "%", "over": "benchmark rounds", **interval(gain),
              "at_chance": 0, "runs": 2 * len(gain)}
@@ -259,7 +298,7 @@ def augmentation(table: pd.DataFrame, chance: float) -> list[dict]:
 
 
 def data_quality(table: pd.DataFrame, chance: float, noise: float | None) -> list[dict]:
-    """A2, at the chapter's main noise rate (`study.quality_table`'s `noise`, `top`, `regime`
+    """A2, at the chapter's main noise rate (`quality_chapter.quality_table`'s `noise`, `top`, `regime`
     columns; None: every run, as on a real pool, whose noise is unknown): Top40% beats the full
     pool, in one epoch of each and at equal samples; Top20% is below Top40%; higher quality gives
     better few-shot (Top20% - the full pool, 10-shot); Top80% is the best cut at retrieval, tested
@@ -275,3 +314,26 @@ def data_quality(table: pd.DataFrame, chance: float, noise: float | None) -> lis
     out += [test(table, f"Top80% beats Top{round(100 * other)}% at retrieval (equal samples)", "i2t R@1",
                  [(+1, cell(0.8)), (-1, cell(other))], chance) for other in (0.6, 1.0)]
     return out
+
+
+def frontier(rows: list[dict]) -> str:
+    """Paper A's conclusion that the best architecture depends on the compute budget, read off
+    every recorded run (`rows`: tidy rows with `pflops`, `error` = 100 - zero-shot, `model`,
+    `gflops_per_sample`): "holds" when the lower envelope of error over training compute passes
+    from cheaper towers to costlier ones. Single runs, no interval: the envelope is drawn
+    through individual seeds. -> the sentence the compute-frontier page prints."""
+    envelope = lower_envelope(rows, "pflops", "error")  # the runs the frontier line joins
+    models_on = list(dict.fromkeys(r["model"] for r in envelope))
+    sizes_on = [r["gflops_per_sample"] for r in envelope]
+    grows = len(models_on) > 1 and sizes_on[-1] > sizes_on[0]
+    verdict = ("**holds** at this scale: cheaper towers make up the frontier at low compute and costlier ones at high compute"
+               if grows else "**is not seen** at this scale: " + ("one tower" if len(models_on) == 1 else "no costlier tower")
+               + " takes over the frontier as compute grows")
+    pflops = [r["pflops"] for r in rows]
+    return (f"The paper's conclusion that the best architecture depends on the compute budget (smaller towers for small "
+            f"budgets, larger ones for large) {verdict}. {len(rows)} runs span {min(pflops):.3g}-"
+            f"{max(pflops):.3g} PFLOPs ({max(pflops) / min(pflops):.0f}x). The frontier has "
+            f"{len(envelope)} runs, from {envelope[0]['error']:.1f}% error at {envelope[0]['pflops']:.3g} PFLOPs to "
+            f"{envelope[-1]['error']:.1f}% at {envelope[-1]['pflops']:.3g} PFLOPs; the towers on it, in order of compute: "
+            + ", ".join(f"`{m}`" for m in models_on) + f" (train GFLOPs per sample {sizes_on[0]:.3f} → {sizes_on[-1]:.3f}). "
+            "Single runs: the frontier is drawn through individual seeds, so it leans towards lucky runs.")

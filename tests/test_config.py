@@ -4,7 +4,8 @@ from typing import Literal
 import pytest
 
 from clipstudy.config import ConfigError, field_help, from_dict
-from clipstudy.train import TrainConfig, lr_at
+from clipstudy.optim import lr_at
+from clipstudy.train import TrainConfig
 
 
 @dataclasses.dataclass

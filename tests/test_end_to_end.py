@@ -9,7 +9,7 @@ import torch
 
 from clipstudy import cli
 from clipstudy.data import load_pairs
-from clipstudy.runs import load_run, train_or_load
+from clipstudy.store import load_run, train_or_load
 from clipstudy.train import TrainConfig
 
 TINY_WORLD = ["--classes", "40", "--pairs", "1024", "--retrieval-images", "64", "--probe-per-class", "12",
@@ -136,7 +136,7 @@ def test_export_of_a_missing_world_writes_nothing(tmp_path, capsys):
 
 
 def test_run_key_follows_the_world_not_only_its_path(tmp_path):
-    from clipstudy.runs import config_hash
+    from clipstudy.store import config_hash
     from clipstudy.world import WorldConfig, build_world
 
     world = tmp_path / "world"
@@ -158,7 +158,7 @@ def test_learning_curve_is_recorded_during_training(world, tmp_path):
 
 
 def test_siglip_loss_is_the_pairwise_sigmoid_formula():
-    from clipstudy.train import make_loss
+    from clipstudy.losses import make_loss
 
     g = torch.Generator().manual_seed(0)
     img = torch.nn.functional.normalize(torch.randn(6, 8, generator=g), dim=-1)
@@ -187,7 +187,7 @@ def test_siglip_run_learns_its_scale_and_bias(world, tmp_path):
 def test_logit_init_follows_the_loss_unless_the_temperature_is_set():
     import math
 
-    from clipstudy.train import logit_init
+    from clipstudy.losses import logit_init
 
     assert logit_init(TrainConfig()) == {}  # CLIP's 0.07 is open_clip's own default
     assert logit_init(TrainConfig(loss="siglip")) == {"init_logit_scale": math.log(10), "init_logit_bias": -10.0}

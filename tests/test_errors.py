@@ -146,7 +146,7 @@ def test_damaged_checkpoint_names_the_file(run, capsys, damage):
 
 def test_failed_run_exits_1(world, tmp_path, monkeypatch, capsys):
     from clipstudy import train
-    from clipstudy.runs import RunFailed
+    from clipstudy.records import RunFailed
 
     def fail(cfg, progress=True):
         raise RunFailed("loss became nan at step 3; lower lr (now 0.5)")

@@ -13,7 +13,8 @@ from clipstudy.config import from_dict
 from clipstudy.data import load_pairs, load_suite
 from clipstudy.evaluate import image_features, text_features
 from clipstudy.profiles import PROFILES
-from clipstudy.runs import load_run, read_metrics
+from clipstudy.records import read_metrics
+from clipstudy.store import load_run
 from clipstudy.train import TrainConfig, train
 from clipstudy.world import WorldConfig, build_world
 

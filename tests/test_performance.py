@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from clipstudy import compute, models
-from clipstudy.runs import config_hash, read_metrics
+from clipstudy.records import read_metrics
+from clipstudy.store import config_hash
 from clipstudy.train import TrainConfig, _one_ahead, train
 from clipstudy.world import WorldConfig, build_world, export_csv
 

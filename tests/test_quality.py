@@ -8,7 +8,7 @@ import torch
 from clipstudy import cli, quality
 from clipstudy.config import ConfigError
 from clipstudy.data import load_pairs
-from clipstudy.runs import load_run, train_or_load
+from clipstudy.store import load_run, train_or_load
 from clipstudy.train import TrainConfig
 
 
@@ -63,7 +63,7 @@ def test_a_run_trains_on_its_subset_and_is_keyed_by_its_rows(tmp_path):
     import json
     import shutil
 
-    from clipstudy.runs import config_hash
+    from clipstudy.store import config_hash
 
     world = tmp_path / "world"
     assert cli.main(["--quiet", "world", "build", "--out", str(world), "--classes", "20", "--pairs", "256",

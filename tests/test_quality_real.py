@@ -1,4 +1,4 @@
-"""The data-quality chapter on a real world (study.quality_table at the real profile): a tiny real
+"""The data-quality chapter on a real world (quality_chapter.quality_table at the real profile): a tiny real
 world whose pool is a webdataset shard of 64 JPEG / PNG pairs (one image corrupt) captioned with
 its `id` set's classes, cut by a reference's scores and trained at tiny sizes; its cuts have no
 precision or recall (real data has no noise labels); its page runs without them; `chapter train
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clipstudy import chapters, cli, quality, study
+from clipstudy import chapter_train, chapters, cli, prose, quality, quality_chapter
 from clipstudy.config import ConfigError
 from clipstudy.data import LazyImages, load_pairs
 from clipstudy.real import build_real_world
@@ -61,7 +61,7 @@ def chapter(world, reference):
     runs_dir = world.parent / "runs"
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(chapters.QUALITY, "real", TINY)
-        return study.quality_table("real", str(world), runs_dir, reference=str(reference)), runs_dir
+        return quality_chapter.quality_table("real", str(world), runs_dir, reference=str(reference)), runs_dir
 
 
 def test_a_real_pool_streams_and_scores(world, reference):
@@ -102,7 +102,7 @@ def test_the_page_runs_on_a_real_world_without_labels_or_sweep(chapter, world, r
     nb = nbformat.read(Path(__file__).parent.parent / "notebooks" / "15_data_quality.ipynb", as_version=4)
     scope = {}
     for cell in nb.cells:
-        if cell.cell_type != "code" or "study.real_line" in cell.source:  # that prices the real grid (test_real_costs)
+        if cell.cell_type != "code" or "prose.real_line" in cell.source:  # that prices the real grid (test_real_costs)
             continue
         exec(cell.source, scope)
         if "parameters" in cell.metadata.get("tags", []):
@@ -116,7 +116,7 @@ def test_the_page_runs_on_a_real_world_without_labels_or_sweep(chapter, world, r
 
 def test_a_real_chapter_needs_its_world():
     with pytest.raises(ConfigError, match="real profile needs study_world= a real world folder"):
-        study.quality_table("real", "", reference="no/such/run")
+        quality_chapter.quality_table("real", "", reference="no/such/run")
 
 
 def test_chapter_train_data_quality_at_real_trains_its_reference_and_cuts(world, tmp_path, capsys, monkeypatch):
@@ -156,7 +156,7 @@ def test_chapter_train_data_quality_reports_runs_left_out(tmp_path, capsys, monk
         warnings.warn("1 of 3 runs left out of this chapter:\nvit-ti-8-abc: loss is NaN")
         return tmp_path, pd.DataFrame(), pd.DataFrame()
 
-    monkeypatch.setattr(study, "quality_table", one_failed)
+    monkeypatch.setattr(chapter_train, "quality_table", one_failed)
     assert cli.main(["--quiet", "chapter", "train", "--name", "data_quality", "--profile", "smoke"]) == 1
     assert "1 of 3 runs left out of this chapter: vit-ti-8-abc: loss is NaN" in capsys.readouterr().err
 

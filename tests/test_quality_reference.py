@@ -12,12 +12,12 @@ import pytest
 import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
-from clipstudy import cli, quality, study
+from clipstudy import cli, quality, quality_chapter
 from clipstudy.compute import resolve_device, resolve_precision
 from clipstudy.config import ConfigError
 from clipstudy.data import load_pairs
 from clipstudy.evaluate import image_features, text_features
-from clipstudy.runs import load_run
+from clipstudy.store import load_run
 from clipstudy.train import TrainConfig, train
 
 
@@ -113,13 +113,13 @@ def test_a_chapter_with_a_reference_trains_none_and_cuts_every_row(run, tmp_path
         raise AssertionError("a reference run was trained")
 
     planned = []
-    monkeypatch.setattr(study, "train_or_load", no_reference)
-    monkeypatch.setattr(study, "run_grid", lambda cfgs, *args, **kwargs: planned.extend(cfgs) or [])
+    monkeypatch.setattr(quality_chapter, "train_or_load", no_reference)
+    monkeypatch.setattr(quality_chapter, "run_grid", lambda cfgs, *args, **kwargs: planned.extend(cfgs) or [])
     with pytest.raises(ConfigError, match="No-Such-Model"):  # before any world is built
-        study.quality_table("smoke", runs_dir=tmp_path / "runs", reference="open_clip:No-Such-Model:x.pt")
+        quality_chapter.quality_table("smoke", runs_dir=tmp_path / "runs", reference="open_clip:No-Such-Model:x.pt")
     assert not (tmp_path / "data").exists()
     spec = f"open_clip:{open_clip_name(run)}:{run / 'checkpoint.pt'}"
-    world, table, cuts = study.quality_table("smoke", runs_dir=tmp_path / "runs", reference=spec)
+    world, table, cuts = quality_chapter.quality_table("smoke", runs_dir=tmp_path / "runs", reference=spec)
     pool = len(quality.noise_labels(world))
     whole = cuts[cuts["top"] == 1.0].iloc[0]
     assert whole["kept"] == pool and whole["recall"] == 1.0  # every row is a candidate

@@ -1,11 +1,11 @@
-"""The real profile's sizes and costs (study.real_costs, real_line, plan at a given pool) and the
+"""The real profile's sizes and costs (costs.real_costs, real_line, plan at a given pool) and the
 book runner's --param. Cost: ~10 s on 2 CPU cores (towers built for their FLOPs)."""
 
 import json
 
 import pytest
 
-from clipstudy import cli, study
+from clipstudy import cli, costs, prose, study
 from clipstudy.chapters import CHAPTERS
 
 
@@ -29,10 +29,10 @@ def test_every_chapter_has_real_sizes_that_stream_at_64_px():
 def test_a_run_goes_at_the_slower_of_decoding_and_the_gpu(tmp_path, bound):
     slow, fast = 100.0, 1e12
     results = measurements(tmp_path, gflop_s=fast if bound == "decode" else slow, decode=slow if bound == "decode" else fast)
-    costs, basis = study.real_costs(pool=2_800_000, results_dir=results, pages=["10_data_quantity"])
+    costs, basis = costs.real_costs(pool=2_800_000, results_dir=results, pages=["10_data_quantity"])
     row = costs.set_index("chapter").loc["10_data_quantity"]
     sizes = CHAPTERS["data_quantity"]["real"]
-    samples = sum(p["samples"] for p in study._points(sizes, 2_800_000)) * len(sizes["seeds"])
+    samples = sum(p["samples"] for p in study.grid_points(sizes, 2_800_000)) * len(sizes["seeds"])
     assert row["runs"] == 27 and row["samples seen (M)"] == round(samples / 1e6, 1)
     gflops = row["train PFLOPs"] * 1e6 / samples  # one tower, one recipe: one cost per sample
     rate = slow * sizes["train"]["data_workers"] if bound == "decode" else slow / gflops
@@ -41,12 +41,12 @@ def test_a_run_goes_at_the_slower_of_decoding_and_the_gpu(tmp_path, bound):
 
 
 def test_a_chapter_page_states_its_real_cost(tmp_path):
-    line = study.real_line("30_cnn_vs_vit", pool=10_000, results_dir=measurements(tmp_path, 1e5, 1e3))
+    line = prose.real_line("30_cnn_vs_vit", pool=10_000, results_dir=measurements(tmp_path, 1e5, 1e3))
     assert line.startswith("**At the `real` profile**") and "30 runs" in line and "{doc}`95_real_data`" in line
 
 
 def test_the_plan_at_real_shows_the_whole_pool_it_is_given():
-    table = study.plan("real", pool=1_234_567)
+    table = prose.plan("real", pool=1_234_567)
     assert "1,234,567" in table and "250,000" in table and "| 0 |" not in table
 
 

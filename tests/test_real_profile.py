@@ -13,7 +13,7 @@ import tarfile
 
 import pytest
 
-from clipstudy import cli, study, verdicts
+from clipstudy import cli, prose, stats, study, verdicts, worlds
 from clipstudy.chapters import CHAPTERS
 from clipstudy.data import LazyImages, load_pairs
 
@@ -150,10 +150,10 @@ def test_chapter_runs_record_the_streamed_pool(world, chapter):
 
 
 def test_chapter_table_loads_and_verdicts_judge_it(world, chapter, monkeypatch):
-    from clipstudy import runs, train
+    from clipstudy import store
 
-    monkeypatch.setattr(train, "train", lambda *a, **k: pytest.fail("chapter_table trained a run"))
-    monkeypatch.setattr(runs, "evaluate_run", lambda *a, **k: pytest.fail("chapter_table evaluated a run"))
+    monkeypatch.setattr(store, "train", lambda *a, **k: pytest.fail("chapter_table trained a run"))
+    monkeypatch.setattr(store, "evaluate_run", lambda *a, **k: pytest.fail("chapter_table evaluated a run"))
     path, table = study.chapter_table("real", "data_quantity", str(world), chapter)
     assert path == world and len(table) == 12
     metrics = ["zero-shot", "shifts", "5-shot", "10-shot", "linear probe", "i2t R@1", "t2i R@1", "fit gap"]
@@ -163,18 +163,18 @@ def test_chapter_table_loads_and_verdicts_judge_it(world, chapter, monkeypatch):
     assert table.groupby(["pool", "epochs"])["seed"].nunique().eq(3).all()
 
     # what the notebook does with it (notebooks/10_data_quantity.ipynb)
-    summary = study.aggregate(table, ["epochs", "pool"])
+    summary = stats.aggregate(table, ["epochs", "pool"])
     assert len(summary) == 4 and summary["n"].eq(3).all()
-    gain = study.difference(table, "zero-shot", "epochs", 1.0, 2.0, by=["pool"])
+    gain = stats.difference(table, "zero-shot", "epochs", 1.0, 2.0, by=["pool"])
     assert gain["n"].eq(3).all()
-    assert study.chance(world) == pytest.approx(25.0)
-    claims = verdicts.data_quantity(table, study.chance(world))
+    assert worlds.chance(world) == pytest.approx(25.0)
+    claims = verdicts.data_quantity(table, worlds.chance(world))
     # both claims, and the why-check: 32 pairs x 2 epochs vs the whole pool (64) x 1 at equal samples
     assert len(claims) == 3 and claims[2]["metric"] == "fit gap"
     assert all(v["n"] == 3 and v["verdict"] in verdicts.VERDICTS for v in claims)
     assert len(verdicts.table_of(claims)) == 3 and all(verdicts.sentence(v) for v in claims)
-    assert "chance (25.0%)" in study.floor_note(table, world)
-    text = study.scale("real", world, table)
+    assert "chance (25.0%)" in prose.floor_note(table, world)
+    text = prose.scale("real", world, table)
     assert f"training pool `{world.parent / 'pool'}` (runs on up to {POOL} of its pairs)" in text
     assert "4 classes in `id`" in text and "12 runs" in text and "3 seed(s) per point" in text
 

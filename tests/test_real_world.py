@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from clipstudy import cli, models, study
+from clipstudy import cli, models, prose, worlds
 from clipstudy import evaluate as ev
 from clipstudy.config import ConfigError
 from clipstudy.data import load_suite
@@ -149,7 +149,7 @@ def test_build_errors_name_the_bad_value(sets, tmp_path):
     info = json.loads((world / "world.json").read_text())
     assert info["classes"]["names"] == NAMES_1K and info["prompts"] == TEMPLATES_1K
     assert info["suites"]["id"]["n"] == 4 and "classnames" not in info["suites"]["probe"]
-    assert study.chance(world) == pytest.approx(0.1)
+    assert worlds.chance(world) == pytest.approx(0.1)
     with pytest.raises(ConfigError, match="already exists"):
         build({"id": sets["id"]})
 
@@ -204,12 +204,12 @@ def test_eval_cli_and_fit_gap_on_a_real_world(world, tmp_path, capsys):
 
 
 def test_what_chapters_read_from_a_real_world(world):
-    assert study.chance(world) == pytest.approx(100 / 3)
+    assert worlds.chance(world) == pytest.approx(100 / 3)
     table = pd.DataFrame([{"run": "a", "model": "vit-b-8", "pool": 1000, "samples": 4000, "seed": 0,
                            "image_size": 64, "batch_size": 256, "train_seconds": 60.0}])
-    text = study.scale("real", world, table)
+    text = prose.scale("real", world, table)
     assert "3 classes in `id`" in text and "/data/cc3m/{00000..00009}.tar" in text and "Chance is 33.3%" in text
     assert "fed to the towers at 64 px" in text  # the world's images are 32 px
     with pytest.raises(ConfigError, match=r"real profile needs study_world= a real world folder, built with "
                                           r"`python -m clipstudy world real --out"):
-        study.study_world("real", "")
+        worlds.study_world("real", "")

@@ -21,9 +21,11 @@ import torch
 
 from clipstudy import cli
 from clipstudy.config import ConfigError
-from clipstudy.runs import InvalidRun, RunFailed, config_hash, recorded_eval, train_or_load
+from clipstudy.records import InvalidRun, RunFailed, recorded_eval
+from clipstudy.store import config_hash, train_or_load
 from clipstudy.study import chapter, chapter_table, configs, run_grid
-from clipstudy.train import FAILED, TrainConfig, train
+from clipstudy.records import FAILED
+from clipstudy.train import TrainConfig, train
 
 TINY_WORLD = ["--classes", "40", "--pairs", "1024", "--retrieval-images", "64", "--probe-per-class", "12",
               "--image-size", "32"]
@@ -95,7 +97,7 @@ def test_resume_refuses_another_config_and_overwrite_starts_again(world, tmp_pat
 CONCURRENT = textwrap.dedent("""
     import json, os, sys
     import clipstudy.train as T
-    from clipstudy.runs import train_or_load
+    from clipstudy.store import train_or_load
     real = T.train
     def counted(cfg, progress=True):
         with open(sys.argv[2], "a") as f:

@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 import torch
 
-from clipstudy import cli, models, runs, study
+from clipstudy import cli, models, store, study
 from clipstudy.config import ConfigError
-from clipstudy.runs import load_run, train_or_load
+from clipstudy.store import load_run, train_or_load
 from clipstudy.train import TrainConfig, make_model
 
 TINY = dict(model="vit-ti-8", samples=256, batch_size=64, warmup=0, log_every=1)
@@ -116,14 +116,14 @@ def test_new_fields_at_their_defaults_keep_every_stored_run_key(monkeypatch):
 
     cfg = TrainConfig(model="vit-ti-8")
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    assert runs.HASHED_ALWAYS <= fields
-    key = runs.config_hash(cfg)
+    assert store.HASHED_ALWAYS <= fields
+    key = store.config_hash(cfg)
     plain = config.to_dict
     monkeypatch.setattr(config, "to_dict", lambda c: {k: v for k, v in plain(c).items()
-                                                       if k in runs.HASHED_ALWAYS or k in ("out", "overwrite", "threads", "compile")})
-    assert runs.config_hash(cfg) == key  # the key a run stored before the strategies existed
+                                                       if k in store.HASHED_ALWAYS or k in ("out", "overwrite", "threads", "compile")})
+    assert store.config_hash(cfg) == key  # the key a run stored before the strategies existed
     monkeypatch.setattr(config, "to_dict", plain)
-    assert runs.config_hash(dataclasses.replace(cfg, patch_dropout=0.5)) != key
+    assert store.config_hash(dataclasses.replace(cfg, patch_dropout=0.5)) != key
 
 
 def test_any_hugging_face_text_model_is_a_pretrained_text_tower(world, tmp_path):

@@ -110,7 +110,7 @@ def test_training_on_a_streamed_pool_is_the_run_on_the_loaded_pool(sources, tmp_
 
 def test_stream_is_keyed_apart_and_data_workers_is_checked(sources):
     from clipstudy.config import ConfigError
-    from clipstudy.runs import config_hash
+    from clipstudy.store import config_hash
     from clipstudy.train import TrainConfig
 
     base = TrainConfig(data=str(sources["wds"]), image_size=32)

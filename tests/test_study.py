@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from clipstudy import study
+from clipstudy import prose, stats, study
 from clipstudy.config import ConfigError
 from clipstudy.chapters import CHAPTERS
 from clipstudy.world import WorldConfig, build_world
@@ -57,43 +57,44 @@ def _table():
 
 
 def test_aggregate_gives_mean_spread_and_n():
-    agg = study.aggregate(_table(), ["pool", "epochs"], ["zero-shot"]).set_index(["pool", "epochs"])
+    agg = stats.aggregate(_table(), ["pool", "epochs"], ["zero-shot"]).set_index(["pool", "epochs"])
     assert agg.loc[(100, 1), "zero-shot_mean"] == 1.5
     assert agg.loc[(1600, 4), "zero-shot_std"] == pytest.approx(2 ** 0.5)
     assert agg.loc[(1600, 4), ["zero-shot_min", "zero-shot_max"]].tolist() == [7.0, 9.0]
     assert set(agg["n"]) == {2}
-    one_seed = study.aggregate(_table()[lambda t: t.seed == 0], ["pool", "epochs"], ["zero-shot"])
+    one_seed = stats.aggregate(_table()[lambda t: t.seed == 0], ["pool", "epochs"], ["zero-shot"])
     assert set(one_seed["zero-shot_std"]) == {0.0} and set(one_seed["n"]) == {1}
 
 
 def test_difference_pairs_by_seed():
-    d = study.difference(_table(), "zero-shot", "epochs", 1, 4, by=["pool"]).set_index("pool")
+    d = stats.difference(_table(), "zero-shot", "epochs", 1, 4, by=["pool"]).set_index("pool")
     assert d.loc[100, "mean"] == 0.5 and d.loc[100, "std"] == pytest.approx(0.5 ** 0.5)
     assert d.loc[1600, "mean"] == 5.0 and d.loc[1600, "n"] == 2
 
 
 def test_pm_prints_mean_spread_and_n():
-    assert study.pm(2.0, 0.5, 2.0) == "+2.0 ± 0.5 (n=2)" and study.pm(2.0, 0.0, 1) == "+2.0 (n=1)"
+    assert stats.pm(2.0, 0.5, 2.0) == "+2.0 ± 0.5 (n=2)" and stats.pm(2.0, 0.0, 1) == "+2.0 (n=1)"
 
 
 def test_plan_lists_every_chapter():
-    text = study.plan("laptop")
+    text = prose.plan("laptop")
     for page in ("10_data_quantity", "20_vit_size", "30_cnn_vs_vit", "40_strategies", "50_augmentation", "60_tricks"):
         assert f"{{doc}}`{page}`" in text
 
 
 def test_floor_note_counts_runs_at_chance(tiny_world):  # 10 classes: chance 10%
     table = pd.DataFrame({"zero-shot": [10.5, 9.2, 14.0], "samples": [100, 200, 400]})
-    note = study.floor_note(table, tiny_world)
+    note = prose.floor_note(table, tiny_world)
     assert note.startswith("2 of 3 runs score within 1 point of chance (10.0%)") and "400" in note
-    assert study.floor_note(table.iloc[2:], tiny_world).startswith("Every run scores more than 1 point above")
+    assert prose.floor_note(table.iloc[2:], tiny_world).startswith("Every run scores more than 1 point above")
 
 
 def test_a_recorded_evaluation_serves_the_suites_it_covers(tmp_path):
     import json
 
     from clipstudy.evaluate import EVAL_VERSION
-    from clipstudy.runs import data_identity, recorded_eval
+    from clipstudy.data import data_identity
+    from clipstudy.records import recorded_eval
 
     world = tmp_path / "world"
     world.mkdir()

