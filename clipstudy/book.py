@@ -21,7 +21,13 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
+import plotly
+
 from clipstudy import npm
+from clipstudy.config import ConfigError
+from clipstudy.profiles import profile as check_profile
+from clipstudy.prose import plan
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,12 +47,10 @@ FAILED_DIR = "notebooks/_executed/failed"  # half-executed copies, for reading; 
 def execute(profile: str, world: str, root: Path = ROOT, timeout_s: int = 3600, only: list[str] | None = None,
             out_dir: Path | None = None, parameters: dict | None = None) -> list[Path]:
     """Run every notebook (or those named in `only`) with Papermill into `out_dir` (book/)."""
-    import papermill
+    import papermill  # lazy, as the other notebook-execution packages here: seconds to import, `book run` only
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    from clipstudy.config import ConfigError
-    from clipstudy.profiles import profile as check_profile
 
     check_profile(profile)
     unknown = sorted(set(only or []) - {nb.stem for nb in notebooks(root)})
@@ -90,8 +94,6 @@ def execute(profile: str, world: str, root: Path = ROOT, timeout_s: int = 3600, 
 def _set_aside(nb: Path, tmp: Path, error: Exception, root: Path, timeout_s: int) -> str:
     """Move the half-executed copy `tmp` of notebook `nb` to FAILED_DIR; -> one line naming the
     chapter, the cell (its number in `nb` and its first line) and what went wrong."""
-    import nbformat
-
     if isinstance(error, TimeoutError):  # nbclient's CellTimeoutError: a hung cell
         what = f"it ran past the {timeout_s} s cell timeout (--timeout)"
     elif hasattr(error, "ename"):  # PapermillExecutionError: the cell raised
@@ -117,8 +119,6 @@ SCALE_PAGE = "_scale.md"  # included by the landing page: what each chapter trai
 
 
 def _write_scale(profile: str, book_dir: Path) -> None:
-    from clipstudy.prose import plan
-
     text = (f"This copy of the book was executed at profile **`{profile}`**; its chapters train:\n\n{plan(profile)}\n\n"
             "Chapters share runs where their grids meet (the result store trains each config once); the "
             "compute-frontier chapter trains nothing.\n")
@@ -128,8 +128,6 @@ def _write_scale(profile: str, book_dir: Path) -> None:
 def _hide_parameters(path: Path) -> None:
     """Tag the parameters cells (the default and the injected one) `remove-cell`: the page
     states its scale in prose; the cells stay in the notebook for whoever re-runs it."""
-    import nbformat
-
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
@@ -161,8 +159,6 @@ def book_times(runs_dir: str | Path = "data/runs") -> list[dict]:
 def build_html(root: Path = ROOT) -> Path:
     """jupyter-book build of the book at `root` (its _config.yml, _toc.yml and book/), warnings as
     errors; plotly.js and the ipywidgets JavaScript are served from book/js (offline)."""
-    import plotly
-
     js = root / "book" / "js"
     js.mkdir(parents=True, exist_ok=True)
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", js / "plotly.min.js")

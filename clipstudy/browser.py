@@ -20,6 +20,7 @@ Exit status 1 with one line per problem. Cost: ~5 s to start Chromium, 1-3 s per
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import functools
 import http.server
@@ -116,7 +117,7 @@ def serve(folder: Path):
 @contextlib.contextmanager
 def chromium():
     """Headless Chromium with a fresh profile, console and network logs on."""
-    from selenium import webdriver
+    from selenium import webdriver  # lazy (here and below): selenium is only for the browser check
     from selenium.webdriver.chrome.service import Service
 
     if not (Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()):
@@ -273,8 +274,6 @@ def check_page(driver, url: str, wait_s: float = WAIT_S) -> list[str]:
 
 def screenshot(driver, url: str, out: Path, width: int = 1280) -> None:
     """A PNG of the whole page at `url`: the window is made as tall as the page."""
-    import base64
-
     driver.get(url)
     _wait(driver, READY_JS, WAIT_S)
     height = driver.execute_script("return document.documentElement.scrollHeight")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -26,8 +27,19 @@ import shutil
 import sys
 from pathlib import Path
 
+from clipstudy import book, models
 from clipstudy import config as C
+from clipstudy.book import NotebookFailed
+from clipstudy.chapter_train import train_chapter
 from clipstudy.chapters import PAGES
+from clipstudy.compute import available_devices, resolve_device
+from clipstudy.data import DataError, load_world_info
+from clipstudy.real import build_real_world, eval_set_names
+from clipstudy.records import RunFailed
+from clipstudy.store import evaluate_run
+from clipstudy.train import TrainConfig, train
+from clipstudy.world import WorldConfig, build_world, export_csv, export_hf, export_webdataset
+from clipstudy.world.styles import STYLES, fetch_npm_styles
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,8 +81,6 @@ def _config_from_args(cls: type, args: argparse.Namespace, extra: dict | None = 
 
 
 def _world_build(args) -> int:
-    from clipstudy.world import WorldConfig, build_world
-
     cfg = _config_from_args(WorldConfig, args)
     info = build_world(cfg, Path(args.out), overwrite=args.overwrite, progress=not args.quiet)
     print(json.dumps({"out": args.out, "counts": info.get("counts"), "seconds": info.get("seconds")}, indent=2))
@@ -78,8 +88,6 @@ def _world_build(args) -> int:
 
 
 def _world_styles(args) -> int:
-    from clipstudy.world.styles import STYLES, fetch_npm_styles
-
     if args.fetch:
         fetch_npm_styles()
     for name, style in STYLES.items():
@@ -88,10 +96,6 @@ def _world_styles(args) -> int:
 
 
 def _world_export(args) -> int:
-    import functools
-
-    from clipstudy.world import export_csv, export_hf, export_webdataset
-
     out = Path(args.out)
     if out.exists():
         raise C.ConfigError(f"export folder {out} already exists; choose another --out")
@@ -108,8 +112,6 @@ def _world_export(args) -> int:
 
 
 def _world_real(args) -> int:
-    from clipstudy.real import build_real_world
-
     eval_sets = {}
     for value in args.eval:
         suite, name, path = _eval_option(value)
@@ -127,8 +129,6 @@ def _world_real(args) -> int:
 def _eval_option(value: str) -> tuple[str, str | None, str]:
     """`--eval SUITE=[SET:]PATH` -> (suite, set name or None, path). The part before the first ':'
     is a set name only if it is one (`real.eval_set_names()`), so a path may hold ':' too."""
-    from clipstudy.real import eval_set_names
-
     suite, eq, rest = value.partition("=")
     if not eq or not suite or not rest:
         raise C.ConfigError(f"--eval {value!r} is not SUITE=[SET:]PATH; e.g. --eval id=imagenet1k:/data/imagenet/val "
@@ -143,8 +143,6 @@ def _eval_option(value: str) -> tuple[str, str | None, str]:
 
 
 def _train(args) -> int:
-    from clipstudy.train import TrainConfig, train
-
     cfg = _config_from_args(TrainConfig, args)
     summary = train(cfg, progress=not args.quiet)
     if _rank() == 0:  # under torchrun every rank returns it
@@ -157,8 +155,6 @@ def _rank() -> int:
 
 
 def _chapter_train(args) -> int:
-    from clipstudy.chapter_train import train_chapter
-
     try:
         shard = tuple(int(x) for x in args.shard.split("/"))
         assert len(shard) == 2
@@ -171,10 +167,6 @@ def _chapter_train(args) -> int:
 
 
 def _eval(args) -> int:
-    from clipstudy.compute import available_devices, resolve_device
-    from clipstudy.data import DataError, load_world_info
-    from clipstudy.store import evaluate_run
-
     run = Path(args.run)
     if not run.is_dir():
         partial = run.with_name(run.name + ".partial")
@@ -208,8 +200,6 @@ def _eval(args) -> int:
 
 def _run_config(run: Path) -> dict:
     """The TrainConfig fields a run folder's config.json records."""
-    from clipstudy.data import DataError
-
     try:
         return json.loads((run / "config.json").read_text())["train"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -218,9 +208,6 @@ def _run_config(run: Path) -> dict:
 
 
 def _models(args) -> int:
-    from clipstudy import models
-    from clipstudy.train import TrainConfig
-
     tokens = TrainConfig.context_length  # the text tower's cost at the default caption length
     for name in sorted(models.MODELS):
         model = models.create_model(name, image_size=args.image_size, context_length=tokens)
@@ -232,8 +219,6 @@ def _models(args) -> int:
 
 
 def _book_run(args) -> int:
-    from clipstudy import book
-
     if args.timeout < 1:
         raise C.ConfigError(f"--timeout={args.timeout} is out of range; use --timeout >= 1 (seconds per cell)")
     only = args.only.split(",") if args.only else None
@@ -253,9 +238,6 @@ def _book_run(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from clipstudy.train import TrainConfig
-    from clipstudy.world import WorldConfig
-
     p = _Parser(prog="python -m clipstudy", description=__doc__.split("\n\n")[0])
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Subcommand)
@@ -338,10 +320,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run a command; bad input is exit status 2, a run or notebook that fails is 1, each with one
     `error:` line on stderr."""
-    from clipstudy.book import NotebookFailed
-    from clipstudy.data import DataError
-    from clipstudy.records import RunFailed
-
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -20,6 +20,7 @@ import time
 from typing import Iterator
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from clipstudy.config import ConfigError
 
@@ -104,8 +105,6 @@ def autocast(device: torch.device | str, precision: str) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         stack.enter_context(torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16))
         if device.type == "cpu":
-            from torch.nn.attention import SDPBackend, sdpa_kernel
-
             stack.enter_context(sdpa_kernel(SDPBackend.MATH))
         yield
 

@@ -8,6 +8,7 @@ field's type so that command-line strings and JSON numbers both work.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import types
 import typing
@@ -111,8 +112,6 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 def field_help(cls: type) -> dict[str, str]:
     """The same-line comment of each field (`name: type = default  # help`), for --help."""
-    import inspect
-
     helps = {}
     names = set(field_names(cls))
     for line in inspect.getsource(cls).splitlines():

@@ -24,7 +24,6 @@ from clipstudy.losses import make_ssl_head
 from clipstudy.study import grid_points
 from clipstudy.train import TrainConfig, make_model, text_side, train_flops
 
-
 REAL_POOL = 2_800_000  # CC3M's pairs, about (2.8M of its 3.3M URLs still resolve): the pool the real costs assume
 
 THROUGHPUT = Path(__file__).parent.parent / "benchmarks" / "results" / "strategies.jsonl"

@@ -32,9 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import braceexpand
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
+from tqdm.auto import tqdm
+from webdataset.tariterators import base_plus_ext
 
 MEAN = STD = 0.5  # pixels -> [-1, 1], as paper A (and the open_clip JSON preprocess_cfg)
 
@@ -161,8 +165,6 @@ EXAMPLES = 10  # skipped samples named in Pairs.skipped_examples
 def _decode(data: bytes, size: int | None) -> np.ndarray:
     """Encoded image -> uint8 [H, W, 3], center-cropped and resized to size x size if given.
     Raises whatever Pillow raises for bytes it cannot decode."""
-    from PIL import Image
-
     img = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     if size is not None:  # a JPEG decodes at 1/2, 1/4 or 1/8 scale while still >= size: ~2x faster 500 -> 64 px
         img.draft(None, (size, size))
@@ -175,8 +177,6 @@ def _decode(data: bytes, size: int | None) -> np.ndarray:
 
 def _to_rgb(img):
     """Any Pillow mode -> 8-bit RGB; transparency is composited over white."""
-    from PIL import Image
-
     if img.mode.startswith("I"):  # 16-bit grey ("I;16", or "I" from older Pillow): scale, don't clip
         grey = np.asarray(img).astype(np.float32) / 257.0  # 65535 -> 255
         img = Image.fromarray(np.clip(grey.round(), 0, 255).astype(np.uint8), "L")
@@ -186,8 +186,6 @@ def _to_rgb(img):
 
 
 def _center_resize(img, size: int):
-    from PIL import Image
-
     w, h = img.size
     s = min(w, h)
     img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
@@ -293,8 +291,6 @@ class Tally:
     total on a progress bar over the samples read (the training pool's and real evaluation sets')."""
 
     def __init__(self, where: str, progress: bool, unit: str = " samples"):
-        from tqdm.auto import tqdm
-
         self.where = where
         self.skipped: dict[str, int] = {}
         self.examples: list[str] = []
@@ -373,8 +369,6 @@ class _Collector(Tally):
 
 
 def _load_wds(urls, image_size: int | None, limit: int | None, progress: bool = False, stream: bool = False) -> Pairs:
-    import braceexpand
-
     shards = list(braceexpand.braceexpand(urls)) if isinstance(urls, str) else list(urls)
     missing = [s for s in shards if not Path(s).is_file()]
     if missing:
@@ -405,8 +399,6 @@ def tar_samples(shard: str | Path, tally: Tally, refs: bool = False) -> Iterator
     shard is counted in `tally`; one that cannot be opened at all is a DataError naming it.
     `refs`: image members come as (shard, offset, size) of their bytes, unread (the shard must be
     an uncompressed tar, so that the bytes can be read there later)."""
-    from webdataset.tariterators import base_plus_ext
-
     name = Path(shard).name
     if Path(shard).stat().st_size == 0:
         tally.skip("empty shard", name)
@@ -488,7 +480,7 @@ def _load_hf(path: Path, image_size: int | None, limit: int | None, progress: bo
 def _open_hf(path: Path):
     """(the dataset saved at `path`, its caption column), images undecoded: the `train` split
     of a DatasetDict, or its only one."""
-    import datasets
+    import datasets  # lazy: Hugging Face datasets takes seconds to import, HF sources only
 
     try:
         ds = datasets.load_from_disk(str(path))

@@ -22,16 +22,20 @@ import io
 import math
 from pathlib import Path
 
+import ipywidgets as widgets
 import numpy as np
 import torch
+from PIL import Image
+
+from clipstudy.data import load_pairs, load_suite, load_world_info
+from clipstudy.evaluate import image_features, text_features
+from clipstudy.store import load_run
 
 THUMB_PX = 96  # shown size of an image; 32 px worlds are upscaled with visible pixels, as the model sees them
 
 
 def png_uri(image: np.ndarray) -> str:
     """uint8 [H, W, 3] -> a data: URI of its PNG."""
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(np.asarray(image)).save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
@@ -54,10 +58,6 @@ def matching(captions: list[str], query: str) -> list[int]:
 
 def world_browser(world_dir: str | Path, per_page: int = 12):
     """Pages of a world's training pairs, filtered by words in their captions."""
-    import ipywidgets as widgets
-
-    from clipstudy.data import load_pairs
-
     pairs = load_pairs(world_dir)
     query = widgets.Text(description="caption has", placeholder="e.g. cat striped", continuous_update=False)
     page = widgets.BoundedIntText(value=1, min=1, max=1, description="page", layout={"width": "160px"})
@@ -91,12 +91,6 @@ def caption_search(run_dir: str | Path, world_dir: str | Path, suite: str = "ret
                    caption: str | None = None):
     """Type a caption, see the k images of a world's suite that a run's model puts closest to it.
     Starts with `caption`, by default the first caption of the suite's first image."""
-    import ipywidgets as widgets
-
-    from clipstudy.data import load_suite, load_world_info
-    from clipstudy.evaluate import image_features, text_features
-    from clipstudy.store import load_run
-
     model, tokenizer, _ = load_run(Path(run_dir))
     s = load_suite(Path(world_dir) / "suites" / suite)
     if s.captions is not None:  # retrieval suite: an image's first caption names it
@@ -158,8 +152,6 @@ def run_card(run: dict) -> str:
 
 def run_curves(runs: list[dict]):
     """Pick one of `runs` (store.train_or_load dicts); see its loss curve, summary and evaluation."""
-    import ipywidgets as widgets
-
     pick = widgets.Dropdown(options=[(Path(r["dir"]).name, i) for i, r in enumerate(runs)], description="run")
     card = widgets.HTML(run_card(runs[0]))
     pick.observe(lambda change: setattr(card, "value", run_card(runs[change["new"]])), names="value")

@@ -315,7 +315,7 @@ def build_model(cfg: dict) -> open_clip.CLIP:
     # A Hugging Face text tower needs open_clip's CustomTextCLIP (CLIP copies the native tower's
     # modules out of it); the tower is `model.text`. A registered tower's Hub id becomes its
     # package folder here, so configs and checkpoints hold the Hub id, never a local path.
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as hf_logging  # lazy: transformers takes seconds, pre-trained text towers only
 
     hf_logging.set_verbosity_error()  # else every build prints a load report of the unused pooler weights
     hf_logging.disable_progress_bar()
@@ -462,8 +462,6 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[open_clip.CL
     overrides, open_clip_name, model_cfg and `extra`. The model is built from the config stored
     in the file, so later edits to the registry do not change what loads. A file that is damaged
     (truncated, empty, overwritten) or not a clipstudy checkpoint is a DataError naming it."""
-    from .data import DataError
-
     path = Path(path)
     if not path.is_file():
         raise DataError(f"no checkpoint at {path}")

@@ -27,8 +27,14 @@ import os
 from pathlib import Path
 
 import numpy as np
+import open_clip
 
+from clipstudy.compute import resolve_device, resolve_precision
 from clipstudy.config import ConfigError
+from clipstudy.data import MEAN, STD, data_identity, load_pairs
+from clipstudy.evaluate import image_features, text_features
+from clipstudy.records import run_lock
+from clipstudy.store import load_run
 
 SUBSETS = "subsets"  # <runs_dir>/subsets/<content hash>.npy: row indices a run trains on
 SCORES = "scores"  # <run>/scores/ or <runs_dir>/scores/<model>-<reference hash>/: <pool hash>.npy, one per pool scored
@@ -53,7 +59,6 @@ def parse_reference(reference: str | Path) -> tuple[str, str] | None:
         if not Path(spec).is_dir():
             raise ConfigError(f"reference {spec!r} is not {REFERENCE_FORMS}")
         return None
-    import open_clip  # heavy: only for this form
 
     name, _, pretrained = spec[len(OPEN_CLIP):].partition(":")
     if not name or not pretrained:
@@ -78,12 +83,6 @@ def scores(reference: str | Path, data: str | Path, batch_size: int = 512, progr
     again). A real world's pool streams from disk (`data.LazyImages`), decoded batch by batch in this
     process; an image that does not decode is scored as the next row's image (LazyImages'
     replacement), so its pair scores as a mismatch would."""
-    from clipstudy.compute import resolve_precision
-    from clipstudy.data import load_pairs
-    from clipstudy.evaluate import image_features, text_features
-    from clipstudy.data import data_identity
-    from clipstudy.records import run_lock
-
     spec = parse_reference(reference)
     if spec is None:  # a run folder: its scores lie in it, under the run's own lock
         owner = Path(reference)
@@ -123,16 +122,10 @@ def _reference_model(reference: str | Path, spec: tuple[str, str] | None):
     """-> (model in eval mode on its device, tokenizer, device, pixel mean, pixel std): a run's
     model on the device it trained on with clipstudy's [-1, 1] pixels, or an open_clip model on
     the best device here with the normalisation its config or pretrained tag names."""
-    from clipstudy.compute import resolve_device
-
     if spec is None:
-        from clipstudy.data import MEAN, STD
-        from clipstudy.store import load_run
-
         model, tokenizer, cfg = load_run(Path(reference))
         device = str(resolve_device(cfg["train"].get("device", "auto")))
         return model.to(device), tokenizer, device, MEAN, STD
-    import open_clip
 
     name, pretrained = spec
     device = str(resolve_device("auto"))

@@ -30,7 +30,6 @@ from clipstudy.store import train_or_load
 from clipstudy.train import TrainConfig
 from clipstudy.worlds import study_world
 
-
 # metric keys of evaluate_world -> the short names chapters use (values in %)
 METRICS = {"id/top1": "zero-shot", "shift_mean/top1": "shifts", "id/coarse_top1": "coarse",
            "probe/5shot_top1": "5-shot", "probe/10shot_top1": "10-shot", "probe/linear_top1": "linear probe",

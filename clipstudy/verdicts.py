@@ -22,9 +22,8 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from scipy import stats
-
 from IPython.display import Markdown, display
+from scipy import stats
 
 from clipstudy import chapters
 from clipstudy.plots import lower_envelope

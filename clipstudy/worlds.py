@@ -20,7 +20,6 @@ from clipstudy.data import load_world_info
 from clipstudy.profiles import profile as get_profile
 from clipstudy.world import WorldConfig, build_world
 
-
 REAL_PROFILE = "real"  # the profile whose chapters run on a real world (clipstudy.real.build_real_world)
 
 REAL_WORLD_COMMAND = ("python -m clipstudy world real --out data/worlds/real --pool /data/cc3m/shards --image-size 64 "

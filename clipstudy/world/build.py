@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from clipstudy import tokenizer as word_vocab
 from clipstudy.config import ConfigError, to_dict
@@ -154,8 +155,6 @@ def _rng(cfg: WorldConfig, stream: str) -> np.random.Generator:
 
 
 def _build(cfg: WorldConfig, folder: Path, progress: bool) -> dict:
-    from tqdm.auto import tqdm
-
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -271,8 +270,6 @@ def _write_images(path: Path, parts: list[tuple[scenes.Layouts, list[scenes.Spri
                   backgrounds: np.ndarray, progress: bool, desc: str) -> None:
     """Render (layouts, banks) parts in chunks straight into one .npy memmap: a 1 GB pool
     never sits in memory twice."""
-    from tqdm.auto import tqdm
-
     path.parent.mkdir(parents=True, exist_ok=True)
     size = backgrounds.shape[1]
     total = sum(len(layouts) for layouts, _ in parts)

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import webdataset as wds
 from PIL import Image
 
 from clipstudy.data import load_pairs
@@ -26,8 +27,6 @@ def _png(image: np.ndarray) -> bytes:
 
 def export_webdataset(world: str | Path, out_dir: str | Path, shard_size: int = 10_000) -> list[Path]:
     """Write the pool as `train-000000.tar`, ... of `shard_size` samples each; returns the shards."""
-    import webdataset as wds
-
     pairs = load_pairs(world)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -46,7 +45,7 @@ def export_webdataset(world: str | Path, out_dir: str | Path, shard_size: int = 
 
 def export_hf(world: str | Path, out_dir: str | Path, chunk: int = 10_000):
     """Write the pool as a `datasets.Dataset` folder (save_to_disk); returns the Dataset."""
-    import datasets
+    import datasets  # lazy: seconds to import, the hf format only
 
     pairs = load_pairs(world)
     features = datasets.Features({"image": datasets.Image(), "caption": datasets.Value("string"),

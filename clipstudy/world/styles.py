@@ -29,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from tqdm.auto import tqdm
 
 from clipstudy import npm
 from clipstudy.world.classes import GENERATOR_VERSION, TABLE, EmojiClass, load_classes
@@ -86,7 +87,7 @@ def _file(folder: Path, key: str, upper: bool, ext: str) -> Path | None:
 
 def _svg(path: Path | None, canvas: int, keep: Callable[[ET.Element], bool] | None = None) -> Image.Image | None:
     """Render an SVG file to a canvas x canvas image, dropping top-level elements not `keep`."""
-    import resvg_py
+    import resvg_py  # lazy (here and below): a native renderer, needed only when sprites are not cached yet
 
     if path is None:
         return None
@@ -285,8 +286,6 @@ def sprites(style: str, size: int, progress: bool = True) -> tuple[np.ndarray, n
     if path.is_file():
         out = np.load(path)
     else:
-        from tqdm.auto import tqdm
-
         classes = load_classes()
         out = np.zeros((len(classes), size, size, 4), np.uint8)
         for i, cls in enumerate(tqdm(classes, desc=f"sprites {style} {size}px", disable=not progress,
