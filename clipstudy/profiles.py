@@ -3,31 +3,31 @@
     smoke   seconds on a laptop CPU: a tiny model and a few hundred steps' worth of nothing; CI
     laptop  minutes per chapter on 2 CPU cores: the default of `make book`
     gpu     one GPU, the EmojiWorld at 64 px and real budgets
-    real    one or more GPUs on real data (CC3M/CC12M shards); pass data= and world= yourself
+    real    one or more GPUs on real data (CC3M/CC12M shards): a real world, built by the user
 
-A notebook reads `PROFILES[profile]["train"]` for its TrainConfig fields and
-`PROFILES[profile]["world"]` for the world it expects (`make book` builds the laptop world).
+`PROFILES[profile]["train"]` holds the TrainConfig fields of the EmojiWorld page's one run,
+`PROFILES[profile]["study_world"]` the WorldConfig fields of the world every chapter trains and
+evaluates on (built once under data/worlds/study-<profile>, clipstudy/worlds.py). Each chapter's
+grid per profile, and the recipe the chapters share, are in clipstudy/chapters.py.
 """
 
 from __future__ import annotations
 
+from clipstudy.chapters import GPU_TRAIN
 from clipstudy.config import ConfigError
 
-# The chapters' grids per profile are in clipstudy/chapters.py; `study_world` is the world the
-# chapters use (built once under data/worlds/study-<profile>). At laptop scale a 100-class world:
-# the calibrated recipe learns it within the chapters' budgets (the book's calibration page),
-# where the 1,021-class default world needs ~250k samples to leave chance (the EmojiWorld page).
+# At laptop scale the study world has 100 classes: the calibrated recipe learns it within the
+# chapters' budgets (the book's calibration page), where the 1,021-class default world needs
+# ~250k samples to leave chance (the EmojiWorld page).
 SHIFT_STYLES = ["openmoji", "noto-color", "fluent-flat", "openmoji-line", "noto-mono"]
 
 PROFILES: dict[str, dict] = {
     "smoke": {
-        "world": {"pairs": 2_048, "classes": 60, "retrieval_images": 200, "probe_per_class": 12},
         "train": {"model": "vit-ti-8", "samples": 2_048, "batch_size": 128, "warmup": 256},
         "study_world": {"pairs": 1_024, "classes": 20, "retrieval_images": 100, "probe_per_class": 10,
                         "eval_per_class": 2},
     },
-    "laptop": {  # the defaults: WorldConfig() and TrainConfig(), 5-10 minutes of training on 2 cores (bf16)
-        "world": {},
+    "laptop": {  # the page's run: TrainConfig() on the default world, ~6 minutes on 2 cores with bf16, ~23 in fp32
         "train": {},
         # 100 images per class and style in `id` and each shift suite: 10,000, so an accuracy's
         # standard error is at most 0.5 points. Held out: three colour artists (the ImageNet-R
@@ -36,13 +36,10 @@ PROFILES: dict[str, dict] = {
                         "shift_styles": SHIFT_STYLES},
     },
     "gpu": {
-        "world": {"pairs": 1_000_000, "image_size": 64},
-        "train": {"model": "vit-b-8", "samples": 10_000_000, "batch_size": 1024, "warmup": 100_000,
-                  "precision": "bf16"},
+        "train": {**GPU_TRAIN, "model": "vit-b-8", "samples": 10_000_000},  # the chapters' gpu recipe
         "study_world": {"pairs": 1_000_000, "image_size": 64},
     },
     "real": {  # data= webdataset shards; evaluation world= any world folder or real suites
-        "world": {"image_size": 64},
         "train": {"model": "vit-b-8", "samples": 30_000_000, "batch_size": 2048, "warmup": 2_000 * 2048,
                   "precision": "bf16", "image_size": 64},
         "study_world": {"image_size": 64},
