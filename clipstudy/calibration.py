@@ -7,7 +7,7 @@ Each lever is one row: a change of world (WorldConfig fields), of recipe (TrainC
 of zero-shot prompts, on top of the row it names as its `base`. The `path` rows are cumulative
 (issue-4 recipe -> today's reference recipe); the `side` rows each try one more change on the
 last path row (one seed each; none was adopted into the reference). Every
-(lever, budget, seed) is one run of the result store (`runs.train_or_load`), so a re-run of the
+(lever, budget, seed) is one run of the result store (`store.train_or_load`), so a re-run of the
 screen trains only what is missing; `benchmarks/calibrate.py` appends one JSON line per run to
 `benchmarks/results/calibration.jsonl`, which the book's calibration page reads.
 """

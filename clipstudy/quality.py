@@ -9,7 +9,7 @@ similarity, keep the top fraction, and measure each cut against the world's grou
 As paper A and DataComp's CLIP-score filter: the reference model embeds each image and its
 caption, the cosine of the two is the pair's score, and a cut keeps the highest-scoring pairs. The
 reference is a CLIP that clipstudy trained on a separate clean subset (the chapter keeps its
-rows out of the candidates; any run folder `runs.load_run` reads will do), or any open_clip
+rows out of the candidates; any run folder `store.load_run` reads will do), or any open_clip
 checkpoint, as DataComp filters with OpenAI's ViT-L/14:
 
     s = scores("open_clip:ViT-B-32:laion2b_s34b_b79k", world)      # a pretrained tag (weights in open_clip's cache)
