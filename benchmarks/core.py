@@ -15,7 +15,6 @@ Cost: about 10 minutes on 2 CPU cores with the defaults.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import time
@@ -28,6 +27,8 @@ from clipstudy.records import read_metrics
 from clipstudy.store import evaluate_run
 from clipstudy.train import TrainConfig, train
 from clipstudy.world import WorldConfig, build_world
+
+from _results import write_result  # this folder: scripts run by path have it on sys.path
 
 
 def main() -> None:
@@ -73,10 +74,7 @@ def main() -> None:
 
     for k, v in results.items():
         print(f"{k:40s} {v}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = "gpu" if torch.cuda.is_available() else "cpu"
-    (out / f"core-{name}.json").write_text(json.dumps(results, indent=2))
+    write_result(args.out, "core", results, gpu=torch.cuda.is_available())
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ from clipstudy.records import read_metrics
 from clipstudy.train import TrainConfig, train
 from clipstudy.world import WorldConfig, build_world
 
+from _results import write_result  # this folder: scripts run by path have it on sys.path
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -119,9 +121,7 @@ def main() -> None:
     for r in results["rows"]:
         print(f"{r['model']:12s} {r['precision']:9s} {str(r['compile']):7s} {r['samples_per_s']:10.1f} "
               f"{r['achieved_gflop_s']:8.1f} {r['mfu']:6.1%}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"mfu-{'gpu' if device.type == 'cuda' else 'cpu'}.json").write_text(json.dumps(results, indent=2))
+    write_result(args.out, "mfu", results, gpu=device.type == "cuda")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from clipstudy.compute import describe, resolve_device
 from clipstudy.store import train_or_load
 from clipstudy.train import TrainConfig
 
+from _results import write_result  # this folder: scripts run by path have it on sys.path
+
 HERE = Path(__file__).resolve().parent
 METRICS = ["id/top1", "id/top5", "shift_mean/top1", "probe/10shot_top1", "probe/linear_top1",
            "retrieval/i2t_r1", "retrieval/t2i_r1"]
@@ -56,12 +58,10 @@ def main() -> None:
     for precision in ("fp32", "bf16"):
         rates = [r["median_step_samples_per_s"] for r in rows if r["precision"] == precision]
         print(f"{precision} training: median step {statistics.mean(rates):.0f} samples/s")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     device = resolve_device("auto")
-    (out / f"precision-{'gpu' if device.type == 'cuda' else 'cpu'}.json").write_text(json.dumps(
-        {"machine": describe(device), "world": args.world, "config": "TrainConfig() defaults", "rows": rows},
-        indent=2))
+    write_result(args.out, "precision", {"machine": describe(device), "world": args.world,
+                                         "config": "TrainConfig() defaults", "rows": rows},
+                 gpu=device.type == "cuda")
 
 
 if __name__ == "__main__":

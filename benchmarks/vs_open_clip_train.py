@@ -34,6 +34,8 @@ from clipstudy.compute import describe, resolve_device, resolve_precision
 from clipstudy.records import read_metrics
 from clipstudy.world import WorldConfig, build_world, export_csv
 
+from _results import write_result  # this folder: scripts run by path have it on sys.path
+
 HERE = Path(__file__).resolve().parent
 SETTINGS = {  # name: (model, image size, batch)
     "laptop": ("vit-s-8", 32, 256),
@@ -133,10 +135,7 @@ def main() -> None:
                 print(f"{row['setting']:12s} {row['precision']:9s} {key:20s} {value['samples_per_s']:10.1f} "
                       f"{value['peak_rss_mib']:9.0f}")
         print(f"{'':12s} {'':9s} {'clipstudy / best open_clip_train':32s} {row['speedup_vs_best_open_clip_train']:.2f}x")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = "gpu" if torch.cuda.is_available() else "cpu"
-    (out / f"vs-open-clip-train-{name}.json").write_text(json.dumps(results, indent=2))
+    write_result(args.out, "vs-open-clip-train", results, gpu=torch.cuda.is_available())
 
 
 if __name__ == "__main__":

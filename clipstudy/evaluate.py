@@ -24,6 +24,11 @@ A's evaluations at emoji scale:
 Ties count against the model: a right answer is in the top k only if fewer than k wrong ones
 score at least as high, so a collapsed model (all scores equal) scores 0, not 100 %.
 
+`evaluate_world` scores a world folder's suites, each by its task's function in `SUITE_TASKS`:
+"classification" -> `zero_shot_suite` (`id`, the `shift-*` suites), "probe" -> `probe_suite`
+(the `probe` classification suite: few-shot and linear probes, tested on `id`), "retrieval" ->
+`retrieval_suite`; the suites share image features and zero-shot classifiers (`WorldEval`).
+
 Features are computed in the precision `compute.resolve_precision` picks ("auto": bf16 where
 the hardware has it, ~2.3x faster on a 2-core AVX512-BF16 CPU, features within cosine 0.9999 of
 fp32); every metric on top of them runs in fp32.
@@ -35,7 +40,7 @@ an exact logistic-regression optimum.
 
 Cost on 2 CPU cores of an AMD EPYC (x86 family 25; bf16 matmul ~430 GFLOP/s), vit-s-8 at
 32 px in bf16: image features ~2,200 images/s, text ~4,500 captions/s; few-shot ~1 s, linear
-probe ~17 s; every suite of the default world ~41 s (`runs.evaluate_run`).
+probe ~17 s; every suite of the default world ~41 s (`store.evaluate_run`).
 """
 
 from __future__ import annotations
@@ -43,16 +48,18 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from .compute import autocast
 from .config import ConfigError
-from .data import MEAN, STD, load_pairs, load_suite, load_world_info, to_model_input
+from .data import MEAN, STD, Suite, load_pairs, load_suite, load_world_info, to_model_input
 from .world.captions import with_article
 
 TEMPLATES_PATH = Path(__file__).parent / "templates.json"
@@ -95,7 +102,6 @@ def _inference(model: torch.nn.Module, device: str, precision: str) -> Iterator[
 def _chunks(n: int, size: int, progress: bool, desc: str) -> Iterator[slice]:
     starts = range(0, n, size)
     if progress:
-        from tqdm.auto import tqdm
         starts = tqdm(starts, desc=desc, leave=False)
     for s in starts:
         yield slice(s, min(s + size, n))
@@ -127,6 +133,8 @@ def _encode_text(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     token when the model is an open_clip CLIP with a causal mask and end-of-text (argmax)
     pooling: each position attends only to earlier ones and the pooled one is the end-of-text
     token, so the padding after it cannot change the feature. Other models get every column."""
+    # lazy: open_clip imports transformers (~3 s); records.py and real.py import this module
+    # without needing it
     from open_clip.model import CLIP
     from open_clip.transformer import text_global_pool
 
@@ -228,11 +236,18 @@ def retrieval(model: torch.nn.Module, tokenizer: Tokenizer, images, captions: Se
               batch_size: int = 256, device: str = "cpu", ks: Sequence[int] = (1, 5),
               precision: str = "auto") -> dict[str, float]:
     """{"i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5"} for uint8 `images` and their caption lists."""
+    img = image_features(model, images, batch_size, device, precision=precision)
+    return retrieval_of_features(model, tokenizer, img, captions, batch_size, device, ks, precision)
+
+
+def retrieval_of_features(model: torch.nn.Module, tokenizer: Tokenizer, image_feats: torch.Tensor,
+                          captions: Sequence[Sequence[str]], batch_size: int = 256, device: str = "cpu",
+                          ks: Sequence[int] = (1, 5), precision: str = "auto") -> dict[str, float]:
+    """`retrieval` for images whose features [N, D] are already computed."""
     texts = [c for caps in captions for c in caps]
     text_image = [i for i, caps in enumerate(captions) for _ in caps]
-    img = image_features(model, images, batch_size, device, precision=precision)
     txt = text_features(model, tokenizer, texts, batch_size, device, precision)
-    return retrieval_metrics(img, txt, text_image, ks)
+    return retrieval_metrics(image_feats, txt, text_image, ks)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,7 +346,101 @@ def linear_probe(train_feats: torch.Tensor, train_labels, test_feats: torch.Tens
 
 
 # ---------------------------------------------------------------------------------------------
-# a whole world
+# a whole world: one function per suite task, registered in SUITE_TASKS
+@dataclass
+class WorldEval:
+    """What the suites of one `evaluate_world` call share: the model and settings, and caches.
+    Each suite is loaded once, each suite's image features computed once (the probes reuse the
+    `id` suite's), and one zero-shot classifier is built per class list and prompts (the suites
+    on the world's classes share one)."""
+
+    model: torch.nn.Module
+    tokenizer: Tokenizer
+    world_dir: Path
+    info: dict
+    batch_size: int = 256
+    device: str = "cpu"
+    templates: Sequence[str] | None = None
+    progress: bool = False
+    precision: str = "auto"
+    loaded: dict = field(default_factory=dict)  # suite name -> Suite
+    feats: dict = field(default_factory=dict)  # suite name -> image features
+    classifiers: dict = field(default_factory=dict)  # (class names, prompts) -> [D, C]
+
+    def __post_init__(self) -> None:
+        classes = self.info["classes"]
+        # caption-ready phrases if the world lists them, else the names with an article
+        self.phrases = classes.get("phrases") or [with_article(n) for n in classes["names"]]
+        self.coarse = classes.get("coarse")
+
+    def spec(self, name: str) -> dict:
+        return self.info["suites"][name]
+
+    def suite(self, name: str) -> Suite:
+        if name not in self.loaded:
+            self.loaded[name] = load_suite(self.world_dir / "suites" / name)
+        return self.loaded[name]
+
+    def features(self, name: str) -> torch.Tensor:
+        if name not in self.feats:
+            self.feats[name] = image_features(self.model, self.suite(name).images, self.batch_size, self.device,
+                                              progress=self.progress, precision=self.precision)
+        return self.feats[name]
+
+    def classifier(self, name: str) -> torch.Tensor:
+        classnames = self.spec(name).get("classnames") or self.phrases
+        # the world's own prompts are its caption grammar's forms (an EmojiWorld's) or its `id` set's
+        forms = list(self.templates if self.templates is not None else
+                     self.spec(name).get("templates") or self.info.get("prompts") or load_templates())
+        key = (tuple(classnames), tuple(forms))
+        if key not in self.classifiers:
+            self.classifiers[key] = zero_shot_classifier(self.model, self.tokenizer, classnames, forms,
+                                                         self.batch_size, self.device, self.precision)
+        return self.classifiers[key]
+
+
+def zero_shot_suite(ev: WorldEval, name: str) -> dict[str, float]:
+    """{"top1", "top5"[, "coarse_top1"]}: zero-shot classification (`id`, the `shift-*` suites, a
+    real world's other sets). A suite with class names of its own has no coarse accuracy: the
+    coarse groups are the world's classes'."""
+    own = ev.spec(name).get("classnames")
+    return classify(ev.features(name), ev.classifier(name), ev.suite(name).labels, None if own else ev.coarse)
+
+
+def probe_suite(ev: WorldEval, name: str) -> dict[str, float]:
+    """{"5shot_top1", "10shot_top1", "linear_top1"}: few-shot and linear probes trained on this
+    suite's features and tested on the `id` suite's."""
+    train, test = ev.features(name), ev.features(PROBE_TEST_SUITE)
+    y_train, y_test = ev.suite(name).labels, ev.suite(PROBE_TEST_SUITE).labels
+    metrics = few_shot(train, y_train, test, y_test)
+    metrics["linear_top1"] = linear_probe(train, y_train, test, y_test)["top1"]
+    return metrics
+
+
+def retrieval_suite(ev: WorldEval, name: str) -> dict[str, float]:
+    """{"i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5"}: image-text retrieval over the suite's captions."""
+    return retrieval_of_features(ev.model, ev.tokenizer, ev.features(name), ev.suite(name).captions,
+                                 ev.batch_size, ev.device, precision=ev.precision)
+
+
+PROBE_TASK = "probe"  # the task of the classification suite named PROBE_SUITE
+# suite task -> its function (WorldEval, suite name) -> metrics. A suite's task is its world.json
+# `kind`, except PROBE_SUITE's; a new kind of suite is a function and an entry here.
+SUITE_TASKS: dict[str, Callable[[WorldEval, str], dict[str, float]]] = {
+    "classification": zero_shot_suite,
+    PROBE_TASK: probe_suite,
+    "retrieval": retrieval_suite,
+}
+
+
+def suite_task(name: str, kind: str) -> str:
+    """The SUITE_TASKS key of the suite `name` of world.json kind `kind`."""
+    kinds = [k for k in SUITE_TASKS if k != PROBE_TASK]
+    if kind not in kinds:
+        raise ConfigError(f"suite {name!r} has kind {kind!r}; expected {' or '.join(map(repr, kinds))}")
+    return PROBE_TASK if kind == "classification" and name == PROBE_SUITE else kind
+
+
 def evaluate_world(model: torch.nn.Module, tokenizer: Tokenizer, world_dir: str | Path,
                    suites: Sequence[str] | None = None, batch_size: int = 256, device: str = "cpu",
                    templates: Sequence[str] | None = None, progress: bool = False,
@@ -339,7 +448,8 @@ def evaluate_world(model: torch.nn.Module, tokenizer: Tokenizer, world_dir: str 
     """Every (or the named) evaluation suite of a world folder, as one flat dict:
     `id/top1`, `id/top5`, `id/coarse_top1`, `shift-<style>/top1`, ..., `shift_mean/top1`,
     `probe/5shot_top1`, `probe/10shot_top1`, `probe/linear_top1`, `<retrieval suite>/i2t_r1`, ...,
-    and `eval_seconds`. Probes train on the `probe` suite's features and test on `id`.
+    and `eval_seconds`. Probes train on the `probe` suite's features and test on `id`. Each
+    suite is scored by its task's function in SUITE_TASKS, in the order of `suites`.
 
     Classification suites share one zero-shot classifier over the world's classes; a suite whose
     spec lists `classnames` of its own (a real world's ImageNet-R: 200 of the 1,000) gets one
@@ -353,53 +463,10 @@ def evaluate_world(model: torch.nn.Module, tokenizer: Tokenizer, world_dir: str 
     unknown = [n for n in names if n not in spec]
     if unknown:
         raise ConfigError(f"unknown suite(s) {unknown} in {world_dir}; valid suites: {list(spec)}")
-    classes = info["classes"]
-    # caption-ready phrases if the world lists them, else the names with an article
-    phrases = classes.get("phrases") or [with_article(n) for n in classes["names"]]
-    coarse = classes.get("coarse")
-    loaded, feats, classifiers = {}, {}, {}
-
-    def suite(name):
-        if name not in loaded:
-            loaded[name] = load_suite(world_dir / "suites" / name)
-        return loaded[name]
-
-    def features(name):
-        if name not in feats:
-            feats[name] = image_features(model, suite(name).images, batch_size, device, progress=progress,
-                                         precision=precision)
-        return feats[name]
-
-    def classifier(name):  # one per class list and prompts: the suites on the world's classes share one
-        classnames = spec[name].get("classnames") or phrases
-        # the world's own prompts are its caption grammar's forms (an EmojiWorld's) or its `id` set's
-        forms = list(templates if templates is not None else
-                     spec[name].get("templates") or info.get("prompts") or load_templates())
-        key = (tuple(classnames), tuple(forms))
-        if key not in classifiers:
-            classifiers[key] = zero_shot_classifier(model, tokenizer, classnames, forms, batch_size, device,
-                                                    precision)
-        return classifiers[key]
-
+    ev = WorldEval(model, tokenizer, world_dir, info, batch_size, device, templates, progress, precision)
     out: dict[str, float] = {}
     for name in names:
-        kind = spec[name]["kind"]
-        if kind == "retrieval":
-            s = suite(name)
-            texts = [c for caps in s.captions for c in caps]
-            txt = text_features(model, tokenizer, texts, batch_size, device, precision)
-            text_image = [i for i, caps in enumerate(s.captions) for _ in caps]
-            metrics = retrieval_metrics(features(name), txt, text_image)
-        elif kind != "classification":
-            raise ConfigError(f"suite {name!r} has kind {kind!r}; expected 'classification' or 'retrieval'")
-        elif name == PROBE_SUITE:
-            train, test = features(PROBE_SUITE), features(PROBE_TEST_SUITE)
-            y_train, y_test = suite(PROBE_SUITE).labels, suite(PROBE_TEST_SUITE).labels
-            metrics = few_shot(train, y_train, test, y_test)
-            metrics["linear_top1"] = linear_probe(train, y_train, test, y_test)["top1"]
-        else:
-            own = spec[name].get("classnames")  # coarse groups are the world's classes'
-            metrics = classify(features(name), classifier(name), suite(name).labels, None if own else coarse)
+        metrics = SUITE_TASKS[suite_task(name, spec[name]["kind"])](ev, name)
         out.update({f"{name}/{k}": v for k, v in metrics.items()})
     shifts = [n for n in names if n.startswith(SHIFT_PREFIX)]
     if shifts:
