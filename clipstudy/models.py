@@ -82,6 +82,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from . import tokenizer as word_vocab
 from .config import ConfigError
+from .data import DataError
 
 __all__ = [
     "MODELS", "DEFAULT_MODEL", "list_models", "model_config", "build_model", "create_model",

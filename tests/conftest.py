@@ -1,13 +1,27 @@
-"""Fixtures shared by several test files."""
+"""Fixtures shared by several test files.
 
+    tiny_world                        # the EmojiWorld most tests train or evaluate on (TINY_WORLDS["tiny"])
+    small_world                       # a smaller one for tests that only read, export or score a pool
+    make_world("small", noise_mismatch=0.3)   # another world: a preset (or a dict of WorldConfig fields) plus overrides
+
+Each distinct world is built once per session and shared by every test that asks for it, so it
+is read-only: a test that writes into a world folder builds its own in tmp_path (the session
+fails at teardown if a shared world's files changed).
+"""
+
+import dataclasses
 import shutil
 from pathlib import Path
 
 import pytest
 
 from clipstudy import book
-from clipstudy.profiles import PROFILES
 from clipstudy.world import WorldConfig, build_world
+
+
+# The EmojiWorld page's world in the smoke book the tests execute (`make book PROFILE=smoke` takes
+# the default world; this one keeps the suite's book to seconds of world building)
+SMOKE_BOOK_WORLD = {"pairs": 2_048, "classes": 60, "retrieval_images": 200, "probe_per_class": 12}
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +39,51 @@ def smoke_book_copy(tmp_path_factory) -> tuple[Path, list[Path]]:
     if (root / "book" / "js").is_dir():  # widget JavaScript already fetched: no npm call
         shutil.copytree(root / "book" / "js", tmp / "book" / "js")
     world = tmp / "world"
-    build_world(WorldConfig(**PROFILES["smoke"]["world"]), world, progress=False)
+    build_world(WorldConfig(**SMOKE_BOOK_WORLD), world, progress=False)
     done = book.execute("smoke", str(world), root=root, out_dir=tmp / "book", parameters={"runs_dir": str(tmp / "runs")})
     return tmp, done
+
+
+TINY_WORLDS = {
+    # learns within a few hundred samples of vit-ti-8 (40-way zero-shot, 12-shot probe, 64-image retrieval)
+    "tiny": {"classes": 40, "pairs": 1024, "retrieval_images": 64, "probe_per_class": 12},
+    # a pool of 256 pairs and minimal suites, for tests that only read, export or score a pool
+    "small": {"classes": 20, "pairs": 256, "retrieval_images": 16, "probe_per_class": 2},
+}
+
+
+def _files(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def make_world(tmp_path_factory):
+    """make_world(base="tiny", **overrides) -> the folder of an EmojiWorld built with
+    WorldConfig(**{**base, **overrides}) (`base`: a name in TINY_WORLDS or a dict of fields), built
+    once per session per distinct config. Shared: do not write into it."""
+    built: dict[str, Path] = {}
+
+    def make(base: str | dict = "tiny", **overrides) -> Path:
+        cfg = WorldConfig(**{**(TINY_WORLDS[base] if isinstance(base, str) else base), **overrides})
+        key = repr(dataclasses.asdict(cfg))
+        if key not in built:
+            out = tmp_path_factory.mktemp("world") / "world"
+            build_world(cfg, out, progress=False)
+            built[key] = out
+            files[out] = _files(out)
+        return built[key]
+
+    files: dict[Path, dict] = {}
+    yield make
+    changed = {str(w): sorted(set(f.items()) ^ set(_files(w).items())) for w, f in files.items() if _files(w) != f}
+    assert not changed, f"tests wrote into shared worlds (build your own in tmp_path to write): {changed}"
+
+
+@pytest.fixture(scope="session")
+def tiny_world(make_world) -> Path:
+    return make_world("tiny")
+
+
+@pytest.fixture(scope="session")
+def small_world(make_world) -> Path:
+    return make_world("small")

@@ -1,7 +1,7 @@
 """Caption tables as training data (clipstudy.data.load_pairs): open_clip_train's CSV / TSV with a
 header, CC3M's headerless `caption<TAB>image` TSV, and a world exported with `export_csv` loading
-back to the same pairs and training. Fixtures are built in tmp_path with PIL and csv. ~5 s on
-2 cores, most of it the world build.
+back to the same pairs and training. Fixtures are built in tmp_path with PIL and csv (the world
+is tests/conftest.py's small_world). ~5 s on 2 cores.
 """
 
 import csv
@@ -214,16 +214,11 @@ def test_other_layouts_keep_their_meaning(tmp_path):
 # ---- a world exported as open_clip_train's CSV --------------------------------------------------
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    from clipstudy import cli
+def exported(small_world, tmp_path_factory):
     from clipstudy.world import export_csv
 
-    root = tmp_path_factory.mktemp("csv-world")
-    world = root / "world"
-    assert cli.main(["--quiet", "world", "build", "--out", str(world), "--classes", "20", "--pairs", "64",
-                     "--retrieval-images", "16", "--probe-per-class", "2", "--image-size", "32"]) == 0
-    table = export_csv(world, root / "csv")
-    return world, table
+    table = export_csv(small_world, tmp_path_factory.mktemp("csv-world") / "csv")
+    return small_world, table
 
 
 def test_exported_world_loads_back_identically(exported):

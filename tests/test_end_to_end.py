@@ -17,10 +17,20 @@ TINY_WORLD = ["--classes", "40", "--pairs", "1024", "--retrieval-images", "64", 
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    out = tmp_path_factory.mktemp("e2e") / "world"
+def world(tiny_world):
+    return tiny_world  # tests/conftest.py: built once per session, read-only
+
+
+def test_world_build_through_the_cli_is_the_shared_tiny_world(world, tmp_path):
+    out = tmp_path / "world"
     assert cli.main(["--quiet", "world", "build", "--out", str(out), *TINY_WORLD]) == 0
-    return out
+
+    def info(w):  # world.json less its build timings
+        return {k: v for k, v in json.loads((w / "world.json").read_text()).items() if k != "seconds"}
+
+    assert info(out) == info(world)
+    for part in ("train/images.npy", "train/meta.jsonl", "suites/id/images.npy", "suites/retrieval/images.npy"):
+        assert (out / part).read_bytes() == (world / part).read_bytes(), part
 
 
 def test_build_train_eval_through_the_cli(world, tmp_path, capsys):

@@ -20,15 +20,9 @@ from clipstudy.world import WorldConfig, captions
 from clipstudy.world.classes import load_classes
 from clipstudy.world.scenes import BACKGROUNDS
 
-TINY_WORLD = ["--classes", "10", "--pairs", "256", "--retrieval-images", "16", "--retrieval-captions", "2",
-              "--probe-per-class", "2", "--image-size", "32"]
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    out = tmp_path_factory.mktemp("errors") / "world"
-    assert cli.main(["--quiet", "world", "build", "--out", str(out), *TINY_WORLD]) == 0
-    return out
+def world(small_world):
+    return small_world  # tests/conftest.py: built once per session, read-only
 
 
 @pytest.fixture(scope="module")
@@ -145,13 +139,12 @@ def test_damaged_checkpoint_names_the_file(run, capsys, damage):
 
 
 def test_failed_run_exits_1(world, tmp_path, monkeypatch, capsys):
-    from clipstudy import train
     from clipstudy.records import RunFailed
 
     def fail(cfg, progress=True):
         raise RunFailed("loss became nan at step 3; lower lr (now 0.5)")
 
-    monkeypatch.setattr(train, "train", fail)
+    monkeypatch.setattr(cli, "train", fail)
     assert run_cli(["--quiet", "train", "--data", str(world), "--out", str(tmp_path / "run")]) == 1
     assert error_line(capsys) == "python -m clipstudy train: error: loss became nan at step 3; lower lr (now 0.5)"
 

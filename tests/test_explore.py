@@ -16,7 +16,6 @@ from clipstudy.profiles import PROFILES
 from clipstudy.records import read_metrics
 from clipstudy.store import load_run
 from clipstudy.train import TrainConfig, train
-from clipstudy.world import WorldConfig, build_world
 
 
 def test_matching_needs_every_word():
@@ -45,11 +44,11 @@ def test_png_uri_round_trips():
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """A smoke world and a run of the smoke profile's model trained for three steps (~5 s)."""
+def tiny_run(tiny_world, tmp_path_factory):
+    """The shared tiny world (tests/conftest.py: 1,024 pairs, 64 retrieval images) and a run of the
+    smoke profile's model trained for three steps (~5 s)."""
     tmp = tmp_path_factory.mktemp("explore")
-    world = tmp / "world"
-    build_world(WorldConfig(**PROFILES["smoke"]["world"]), world, progress=False)
+    world = tiny_world
     cfg = from_dict(TrainConfig, {**PROFILES["smoke"]["train"], "data": str(world), "out": str(tmp / "run"),
                                   "samples": 192, "batch_size": 64, "warmup": 64, "log_every": 1})
     summary = train(cfg, progress=False)
@@ -73,7 +72,7 @@ def test_caption_search_shows_the_closest_images(tiny_run):
     best = int(sims.argmax())
     shown = _captions(grid.value)
     assert len(shown) == 5 and shown[0] == f"{float(sims[best]):.2f} · {suite.captions[best][0]}"
-    assert "closest 5 of 200 images in suite 'retrieval'" in note.value
+    assert "closest 5 of 64 images in suite 'retrieval'" in note.value
 
     box.value = suite.captions[9][0]  # typing a new caption searches again
     assert _captions(grid.value) != shown
@@ -92,12 +91,12 @@ def test_world_browser_pages_and_filters(tiny_run):
     world, _ = tiny_run
     controls, status, grid = explore.world_browser(world, per_page=12).children
     query, page = controls.children
-    assert status.value == "2,048 of 2,048 training pairs; page 1 of 171" and len(_captions(grid.value)) == 12
+    assert status.value == "1,024 of 1,024 training pairs; page 1 of 86" and len(_captions(grid.value)) == 12
     page.value = 2
-    assert "page 2 of 171" in status.value
+    assert "page 2 of 86" in status.value
     query.value = "cat"  # a new filter starts again at page 1
-    assert page.value == 1 and all("cat" in c.lower() for c in _captions(grid.value))
-    assert status.value.startswith(f"{len(explore.matching(load_pairs(world).captions, 'cat')):,} of 2,048")
+    assert page.value == 1 and _captions(grid.value) and all("cat" in c.lower() for c in _captions(grid.value))
+    assert status.value.startswith(f"{len(explore.matching(load_pairs(world).captions, 'cat')):,} of 1,024")
 
 
 def test_run_curves_switches_runs(tiny_run):

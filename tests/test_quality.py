@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from clipstudy import cli, quality
+from clipstudy import quality
 from clipstudy.config import ConfigError
 from clipstudy.data import load_pairs
 from clipstudy.store import load_run, train_or_load
@@ -37,10 +37,8 @@ def test_cut_quality_against_the_ground_truth():
     assert q["recall"] == 1.0 and q["removed/mismatch"] == 1.0
 
 
-def test_scores_are_the_reference_cosines_and_are_cached(tmp_path):
-    world = tmp_path / "world"
-    assert cli.main(["--quiet", "world", "build", "--out", str(world), "--classes", "20", "--pairs", "256",
-                     "--retrieval-images", "16", "--probe-per-class", "2", "--noise-mismatch", "0.3"]) == 0
+def test_scores_are_the_reference_cosines_and_are_cached(make_world, tmp_path):
+    world = make_world("small", noise_mismatch=0.3)  # 256 pairs, 30% of their captions mismatched
     ref = train_or_load(TrainConfig(data=str(world), model="vit-ti-8", samples=128, batch_size=64, warmup=0),
                         runs_dir=tmp_path / "runs", progress=False, suites=["id"])["dir"]
     s = quality.scores(ref, world)
@@ -59,15 +57,13 @@ def test_scores_are_the_reference_cosines_and_are_cached(tmp_path):
     assert len(labels) == 256 and labels.count("mismatch") == round(0.3 * 256)
 
 
-def test_a_run_trains_on_its_subset_and_is_keyed_by_its_rows(tmp_path):
+def test_a_run_trains_on_its_subset_and_is_keyed_by_its_rows(small_world, tmp_path):
     import json
     import shutil
 
     from clipstudy.store import config_hash
 
-    world = tmp_path / "world"
-    assert cli.main(["--quiet", "world", "build", "--out", str(world), "--classes", "20", "--pairs", "256",
-                     "--retrieval-images", "16", "--probe-per-class", "2"]) == 0
+    world = small_world  # 256 pairs
     rows = quality.save_subset(np.arange(0, 256, 2), tmp_path / "runs")
     cfg = TrainConfig(data=str(world), model="vit-ti-8", samples=128, batch_size=64, warmup=0, data_subset=str(rows))
     run = train_or_load(cfg, runs_dir=tmp_path / "runs", progress=False, suites=["id"])

@@ -12,7 +12,7 @@ import pytest
 import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
-from clipstudy import cli, quality, quality_chapter
+from clipstudy import quality, quality_chapter
 from clipstudy.compute import resolve_device, resolve_precision
 from clipstudy.config import ConfigError
 from clipstudy.data import load_pairs
@@ -22,18 +22,15 @@ from clipstudy.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    path = tmp_path_factory.mktemp("quality-ref") / "world"
-    assert cli.main(["--quiet", "world", "build", "--out", str(path), "--classes", "20", "--pairs", "256",
-                     "--retrieval-images", "16", "--probe-per-class", "2", "--noise-mismatch", "0.3"]) == 0
-    return path
+def world(make_world):
+    return make_world("small", noise_mismatch=0.3)  # tests/conftest.py: shared, read-only
 
 
 @pytest.fixture(scope="module")
-def run(world):
+def run(world, tmp_path_factory):
     """A tiny run with open_clip's BPE (a word vocabulary is no tokenizer open_clip finds by model
     name), its config registered in open_clip under the name saved beside the checkpoint."""
-    out = world.parent / "run"
+    out = tmp_path_factory.mktemp("quality-ref") / "run"
     train(TrainConfig(data=str(world), model="vit-ti-8", samples=128, batch_size=64, warmup=0, vocab="bpe",
                       out=str(out)), progress=False)
     open_clip.add_model_config(next(out.glob("clipstudy-*.json")))

@@ -22,21 +22,17 @@ import torch
 from clipstudy import cli
 from clipstudy.config import ConfigError
 from clipstudy.records import InvalidRun, RunFailed, recorded_eval
-from clipstudy.store import config_hash, train_or_load
+from clipstudy.store import run_dir, train_or_load
 from clipstudy.study import chapter, chapter_table, configs, run_grid
 from clipstudy.records import FAILED
 from clipstudy.train import TrainConfig, train
 
-TINY_WORLD = ["--classes", "40", "--pairs", "1024", "--retrieval-images", "64", "--probe-per-class", "12",
-              "--image-size", "32"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reliability") / "world"
-    assert cli.main(["--quiet", "world", "build", "--out", str(out), *TINY_WORLD]) == 0
-    return out
+def world(tiny_world):
+    return tiny_world  # tests/conftest.py: built once per session, read-only
 
 
 def _train_args(world, out, *extra):
@@ -96,16 +92,16 @@ def test_resume_refuses_another_config_and_overwrite_starts_again(world, tmp_pat
 
 CONCURRENT = textwrap.dedent("""
     import json, os, sys
-    import clipstudy.train as T
-    from clipstudy.store import train_or_load
-    real = T.train
+    from clipstudy import store
+    from clipstudy.train import TrainConfig
+    real = store.train
     def counted(cfg, progress=True):
         with open(sys.argv[2], "a") as f:
             f.write(f"{os.getpid()}\\n")
         return real(cfg, progress)
-    T.train = counted
-    cfg = T.TrainConfig(data=sys.argv[1], model="vit-ti-8", samples=1280, batch_size=64, warmup=0, threads=1)
-    run = train_or_load(cfg, runs_dir=sys.argv[3], progress=False, suites=["id"])
+    store.train = counted
+    cfg = TrainConfig(data=sys.argv[1], model="vit-ti-8", samples=1280, batch_size=64, warmup=0, threads=1)
+    run = store.train_or_load(cfg, runs_dir=sys.argv[3], progress=False, suites=["id"])
     print(json.dumps({"dir": str(run["dir"]), "top1": run["eval"]["id/top1"]}))
 """)
 
@@ -123,7 +119,7 @@ def test_two_processes_one_config_train_once_and_both_get_the_run(world, tmp_pat
 
 def test_a_crashed_lock_holder_does_not_block_the_store(world, tmp_path):
     cfg = TrainConfig(data=str(world), model="vit-ti-8", samples=128, batch_size=64, warmup=0)
-    run = tmp_path / f"{cfg.model}-{config_hash(cfg)}"
+    run = run_dir(cfg, tmp_path)
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time, filelock; "
                                "lock = filelock.FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); time.sleep(600)",
                                f"{run}.lock"], stdout=subprocess.PIPE, text=True)
@@ -159,7 +155,7 @@ def test_the_store_reports_failed_and_invalid_runs_and_chapters_leave_them_out(w
     with pytest.raises(RunFailed, match="failed before"):
         train_or_load(bad, runs_dir=tmp_path, progress=False)
     good = TrainConfig(data=str(world), model="vit-ti-8", samples=128, batch_size=64, warmup=0)
-    broken = tmp_path / f"{good.model}-{config_hash(good)}"
+    broken = run_dir(good, tmp_path)
     broken.mkdir()
     (broken / "config.json").write_text("{}")
     with pytest.raises(InvalidRun, match="missing summary.json"):

@@ -4,11 +4,12 @@ and locked towers): each one's defining behaviour, through the one trainer. ~40 
 test_augment.py; the MiniLM tower: test_text_tower.py.)"""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
 
-from clipstudy import cli, models, store, study
+from clipstudy import models, store, study
 from clipstudy.config import ConfigError
 from clipstudy.store import load_run, train_or_load
 from clipstudy.train import TrainConfig, make_model
@@ -17,11 +18,8 @@ TINY = dict(model="vit-ti-8", samples=256, batch_size=64, warmup=0, log_every=1)
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    out = tmp_path_factory.mktemp("strategies") / "world"
-    assert cli.main(["--quiet", "world", "build", "--out", str(out), "--classes", "40", "--pairs", "512",
-                     "--retrieval-images", "64", "--probe-per-class", "12", "--image-size", "32"]) == 0
-    return out
+def world(tiny_world):
+    return tiny_world  # tests/conftest.py: built once per session, read-only
 
 
 def test_patch_dropout_keeps_the_requested_tokens_in_training_only():
@@ -112,17 +110,15 @@ def test_bad_strategy_combinations_are_config_errors_that_say_why(fields, messag
 
 
 def test_new_fields_at_their_defaults_keep_every_stored_run_key(monkeypatch):
-    from clipstudy import config
-
     cfg = TrainConfig(model="vit-ti-8")
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     assert store.HASHED_ALWAYS <= fields
     key = store.config_hash(cfg)
-    plain = config.to_dict
-    monkeypatch.setattr(config, "to_dict", lambda c: {k: v for k, v in plain(c).items()
+    plain = store.to_dict
+    monkeypatch.setattr(store, "to_dict", lambda c: {k: v for k, v in plain(c).items()
                                                        if k in store.HASHED_ALWAYS or k in ("out", "overwrite", "threads", "compile")})
     assert store.config_hash(cfg) == key  # the key a run stored before the strategies existed
-    monkeypatch.setattr(config, "to_dict", plain)
+    monkeypatch.setattr(store, "to_dict", plain)
     assert store.config_hash(dataclasses.replace(cfg, patch_dropout=0.5)) != key
 
 
@@ -134,3 +130,15 @@ def test_any_hugging_face_text_model_is_a_pretrained_text_tower(world, tmp_path)
     assert model.encode_text(tokenizer(["a red apple"])).shape == (1, 128)
     with pytest.raises(ConfigError, match="pretrained_text='bert' is not valid"):
         TrainConfig(pretrained_text="bert").check()
+
+
+@pytest.mark.parametrize("fields, key", [
+    ({}, "3427d92a6ce3"),
+    ({"loss": "siglip", "patch_dropout": 0.5, "augment": "stacked_randaugment"}, "7d1a2876f9f9"),
+])
+def test_run_keys_are_the_ones_the_store_already_holds(fields, key):
+    # literal keys computed before the store moved from runs.py to store.py (issue 19): a
+    # reshaping of the code must not retrain or orphan a single stored run
+    cfg = TrainConfig(data="shards/{0..3}.tar", model="vit-ti-8", precision="fp32", device="cpu", **fields)
+    assert store.config_hash(cfg) == key
+    assert store.run_dir(cfg, "data/runs") == Path("data/runs") / f"vit-ti-8-{key}"

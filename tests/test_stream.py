@@ -18,17 +18,8 @@ from test_data_faults import PNG, encode, good, write_tar
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    from clipstudy import cli
-
-    root = tmp_path_factory.mktemp("stream-world")
-    assert cli.main(["--quiet", "world", "build", "--out", str(root / "world"), "--classes", "20", "--pairs", "128",
-                     "--retrieval-images", "16", "--probe-per-class", "2", "--image-size", "32"]) == 0
-    return root / "world"
-
-
-@pytest.fixture(scope="module")
-def sources(world, tmp_path_factory):
+def sources(small_world, tmp_path_factory):  # small_world: tests/conftest.py, 256 pairs at 32 px
+    world = small_world
     root = tmp_path_factory.mktemp("stream-sources")
     export_webdataset(world, root / "wds", shard_size=50)
     export_hf(world, root / "hf")

@@ -1,19 +1,19 @@
 """Chapter plumbing: profiles' chapter tables, grids of configs, tidy tables, seed statistics."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from clipstudy import prose, stats, study
 from clipstudy.config import ConfigError
-from clipstudy.chapters import CHAPTERS
-from clipstudy.world import WorldConfig, build_world
+from clipstudy.chapters import CHAPTERS, PAGES
 
 
 @pytest.fixture(scope="module")
-def tiny_world(tmp_path_factory):
-    world = tmp_path_factory.mktemp("w") / "world"
-    build_world(WorldConfig(pairs=512, classes=10, retrieval_images=20, probe_per_class=10), world, progress=False)
-    return world
+def tiny_world(make_world):
+    """The shared tiny world (tests/conftest.py) at 10 classes (chance 10%) and a pool of 512 pairs."""
+    return make_world(classes=10, pairs=512)
 
 
 @pytest.mark.parametrize("profile", ["smoke", "laptop", "gpu"])
@@ -78,8 +78,18 @@ def test_pm_prints_mean_spread_and_n():
 
 def test_plan_lists_every_chapter():
     text = prose.plan("laptop")
-    for page in ("10_data_quantity", "20_vit_size", "30_cnn_vs_vit", "40_strategies", "50_augmentation", "60_tricks"):
+    for page in PAGES.values():
         assert f"{{doc}}`{page}`" in text
+
+
+def test_every_chapter_has_its_notebook_its_place_in_the_book_and_the_landing_page():
+    # the chapter registry (chapters.PAGES) is the one list; the book's files must follow it
+    root = Path(__file__).resolve().parent.parent
+    toc, intro = (root / "_toc.yml").read_text(), (root / "book" / "intro.md").read_text()
+    for name, page in PAGES.items():
+        assert (root / "notebooks" / f"{page}.ipynb").is_file(), name
+        assert f"file: book/{page}\n" in toc and f"{{doc}}`{page}`" in intro, page
+    assert set(PAGES) == set(CHAPTERS) | {"data_quality"}  # every grid has a page, and A2 (cuts, not a grid)
 
 
 def test_floor_note_counts_runs_at_chance(tiny_world):  # 10 classes: chance 10%
