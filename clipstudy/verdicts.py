@@ -181,6 +181,7 @@ def cnn_vs_vit(table: pd.DataFrame, chance: float, vit: str = "vit-b-16", cnn: s
 # its cells by these config fields (`study.arm`); the names only label the claim.
 CLIP, SLIP, FLIP, AUG = (arm(s) for s in (chapters.CLIP, chapters.SLIP, chapters.FLIP, chapters.CLIP_AUG))
 SIGLIP, TOME = arm(chapters.SIGLIP), arm(chapters.TOME)
+SIGLIP_FLIP = arm({**chapters.SIGLIP, **chapters.FLIP})  # arms are whole configs: merge the strategies, not the arms
 
 
 def _name(cell: dict) -> str:
@@ -260,7 +261,7 @@ def throughput(rows: pd.DataFrame, claims: dict[str, tuple[str, str]] | None = N
     claims = claims or {"ToMe raises throughput (paper B: +16%)": (_name(TOME), _name(CLIP)),
                         "FLIP raises throughput (paper B: +23%)": (_name(FLIP), _name(CLIP)),
                         "SigLIP raises CLIP's throughput (paper B: +1%)": (_name(SIGLIP), _name(CLIP)),
-                        "SigLIP raises FLIP's throughput (paper B: +1%)": (_name({**SIGLIP, **FLIP}), _name(FLIP))}
+                        "SigLIP raises FLIP's throughput (paper B: +1%)": (_name(SIGLIP_FLIP), _name(FLIP))}
     by = rows.pivot_table(index="round", columns="strategy", values="samples_per_s")
     out = []
     for claim, (faster, reference) in claims.items():

@@ -168,11 +168,12 @@ def test_augmentation_claims_and_the_half_data_contrast():
 def test_throughput_claims_pair_each_round():
     rows = pd.DataFrame([{"strategy": s, "round": r, "samples_per_s": base * f}
                          for r, base in enumerate([100.0, 90.0, 110.0])
-                         for s, f in (("CLIP", 1.0), ("ToMe(r=2)", 1.2), ("FLIP", 1.3), ("SigLIP", 1.0), ("SigLIP+FLIP", 1.3))])
+                         for s, f in (("CLIP", 1.0), ("ToMe(r=2)", 1.2), ("FLIP", 1.3), ("SigLIP", 1.0), ("SigLIP+FLIP", 1.365))])
     v = {c["claim"]: c for c in verdicts.throughput(rows)}
     tome = v["ToMe raises throughput (paper B: +16%)"]
     assert tome["effect"] == pytest.approx(20.0) and tome["verdict"] == "holds" and tome["n"] == 3
     assert v["SigLIP raises CLIP's throughput (paper B: +1%)"]["verdict"] == "inconclusive"
+    assert v["SigLIP raises FLIP's throughput (paper B: +1%)"]["effect"] == pytest.approx(5.0)  # SigLIP+FLIP over FLIP
     assert "% [" in verdicts.sentence(tome) and "benchmark rounds" in verdicts.sentence(tome)
 
 
