@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clipstudy import chapter_train, chapters, cli, prose, quality, quality_chapter
+from clipstudy import chapter_train, chapters, cli, prose, quality, quality_chapter, verdicts
 from clipstudy.config import ConfigError
 from clipstudy.data import LazyImages, load_pairs
 from clipstudy.real import build_real_world
@@ -104,6 +104,10 @@ def test_the_page_runs_on_a_real_world_without_labels_or_sweep(chapter, world, r
     for cell in nb.cells:
         if cell.cell_type != "code" or "prose.real_line" in cell.source:  # that prices the real grid (test_real_costs)
             continue
+        if "verdicts.show" in cell.source:  # this grid has no 20/40/80% cuts: the claims' cells are missing, loudly
+            with pytest.raises(verdicts.MissingCell, match=r"cell \{'top': 0\.4, 'regime': 'one epoch'\}"):
+                exec(cell.source, scope)
+            continue
         exec(cell.source, scope)
         if "parameters" in cell.metadata.get("tags", []):
             scope.update(profile="real", study_world=str(world), runs_dir=str(runs_dir), reference=str(reference))
@@ -111,7 +115,6 @@ def test_the_page_runs_on_a_real_world_without_labels_or_sweep(chapter, world, r
     assert "No precision or recall here: real data carries no ground-truth noise labels" in out
     assert "top 50%: 32, top 100%: 64" in out and "No noise sweep here" in out
     assert scope["noise"] is None and len(scope["main"]) == len(scope["table"])
-    assert isinstance(scope["claims"], list)
 
 
 def test_a_real_chapter_needs_its_world():

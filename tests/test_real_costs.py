@@ -29,8 +29,8 @@ def test_every_chapter_has_real_sizes_that_stream_at_64_px():
 def test_a_run_goes_at_the_slower_of_decoding_and_the_gpu(tmp_path, bound):
     slow, fast = 100.0, 1e12
     results = measurements(tmp_path, gflop_s=fast if bound == "decode" else slow, decode=slow if bound == "decode" else fast)
-    costs, basis = costs.real_costs(pool=2_800_000, results_dir=results, pages=["10_data_quantity"])
-    row = costs.set_index("chapter").loc["10_data_quantity"]
+    table, basis = costs.real_costs(pool=2_800_000, results_dir=results, pages=["10_data_quantity"])
+    row = table.set_index("chapter").loc["10_data_quantity"]
     sizes = CHAPTERS["data_quantity"]["real"]
     samples = sum(p["samples"] for p in study.grid_points(sizes, 2_800_000)) * len(sizes["seeds"])
     assert row["runs"] == 27 and row["samples seen (M)"] == round(samples / 1e6, 1)
