@@ -72,6 +72,7 @@ import torch
 from .config import ConfigError
 from .data import DataError, Suite, Tally, _decode, tar_samples
 from .evaluate import PROBE_SUITE, PROBE_TEST_SUITE, SHIFT_PREFIX, Tokenizer, retrieval, zero_shot
+from .world.build import write_folder
 
 # torchvision ImageFolder's extensions (IMG_EXTENSIONS), matched in any case
 FOLDER_EXTS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -553,7 +554,6 @@ def build_real_world(out: str | Path, pool: str, eval_sets: dict[str, tuple[str 
     an error leaves nothing at `out`."""
     start = time.perf_counter()
     sets = _check_real_world(out, pool, eval_sets, image_size, overwrite, limit)
-    from .world.build import write_folder
 
     def write(tmp: Path) -> None:
         info = _write_real_world(tmp, sets, image_size, limit, progress)
