@@ -5,7 +5,7 @@ and `probe`; CLIP_benchmark's webdataset layout for `shift-imagenet-r`; COCO cap
 `retrieval`), the data_quantity chapter trained at the `real` profile by `chapter train` (its real
 recipe: BPE, 32-token captions, bf16, the pool streamed by DataLoader workers; only the tower,
 batch, pools and workers shrunk), its table loaded by `study.chapter_table` without training,
-judged by `verdicts.data_quantity` (n=3 seeds), its scale sentence, and `eval --run` of one run on
+judged by the data-quantity claims of `claims` (n=3 seeds), its scale sentence, and `eval --run` of one run on
 the world. Cost: ~20-30 s on 2 idle CPU cores (12 tiny runs, each evaluated on every suite)."""
 
 import json
@@ -13,7 +13,7 @@ import tarfile
 
 import pytest
 
-from clipstudy import cli, prose, stats, study, verdicts, worlds
+from clipstudy import claims, cli, prose, stats, study, verdicts, worlds
 from clipstudy.chapters import CHAPTERS
 from clipstudy.data import LazyImages, load_pairs
 
@@ -168,11 +168,13 @@ def test_chapter_table_loads_and_verdicts_judge_it(world, chapter, monkeypatch):
     gain = stats.difference(table, "zero-shot", "epochs", 1.0, 2.0, by=["pool"])
     assert gain["n"].eq(3).all()
     assert worlds.chance(world) == pytest.approx(25.0)
-    claims = verdicts.data_quantity(table, worlds.chance(world))
-    # both claims, and the why-check: 32 pairs x 2 epochs vs the whole pool (64) x 1 at equal samples
-    assert len(claims) == 3 and claims[2]["metric"] == "fit gap"
-    assert all(v["n"] == 3 and v["verdict"] in verdicts.VERDICTS for v in claims)
-    assert len(verdicts.table_of(claims)) == 3 and all(verdicts.sentence(v) for v in claims)
+    judged = claims.verdicts_of("data_quantity", table, worlds.chance(world))
+    # paper A's four claims (retrieval after 8 epochs: beyond this grid's 2), and the why-check:
+    # 32 pairs x 2 epochs vs the whole pool (64) x 1 at equal samples
+    assert [v["key"] for v in judged] == ["A1.epochs", "A1.shifts", "A1.few-shot", "A1.retrieval-flat", "A1.why-overfit"]
+    assert judged[3]["verdict"] == "beyond our scale" and judged[4]["metric"] == "fit gap"
+    assert all(v["n"] == 3 and v["verdict"] in verdicts.VERDICTS for v in judged if v["verdict"] != "beyond our scale")
+    assert len(verdicts.table_of(judged)) == 5 and all(verdicts.sentence(v) for v in judged)
     assert "chance (25.0%)" in prose.floor_note(table, world)
     text = prose.scale("real", world, table)
     assert f"training pool `{world.parent / 'pool'}` (runs on up to {POOL} of its pairs)" in text
