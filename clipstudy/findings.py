@@ -117,12 +117,25 @@ def table(verdicts: list[dict]) -> pd.DataFrame:
 
 
 def table_html(verdicts: list[dict]) -> str:
-    """`table` as the page shows it: text escaped, each chapter a link to its Verdict section."""
-    shown = table(verdicts)
-    for column in shown.columns.drop("chapter"):
-        shown[column] = shown[column].map(lambda text: html.escape(str(text)))
-    shown["chapter"] = [f'<a href="{page}.html#verdict">{page}</a>' for page in shown["chapter"]]
-    return shown.to_html(escape=False, index=False, classes="findings")
+    """`table` as the page shows it, in four columns a page can hold: the claim over the paper's words and
+    source; our test over whether it is faithful; the effect (and the paper's magnitude); the verdict,
+    the cells at chance, its Holm / BH standing and a link to the chapter's Verdict section. Text escaped."""
+    e = html.escape
+    rows = []
+    for row in table(verdicts).to_dict("records"):
+        words, magnitude, page = row["paper's words"], row["paper's magnitude"], row["chapter"]
+        floor = "" if row["at chance"] == "–" else f"<br>at chance: {e(row['at chance'])}"
+        size = "" if magnitude == "–" else f"<br>paper: {e(magnitude)}"
+        rows.append(
+            f"<tr><td><b>{e(row['claim'])}</b><br>{e(words)} ({e(row['source'])})</td>"
+            f"<td>{e(row['test'])}<br><i>faithful:</i> {e(row['faithful to the seed'])}</td>"
+            f"<td>{e(row['effect (95% interval, n)'])}{size}</td>"
+            f"<td><b>{e(row['verdict'])}</b>{floor}<br>Holm {e(row['Holm'])}, BH {e(row['BH'])}"
+            f'<br><a href="{page}.html#verdict">{page}</a></td></tr>')
+    head = "".join(f"<th>{h}</th>" for h in ("claim (the paper's words)", "our test", "effect",
+                                             "verdict (Holm, BH; chapter)"))
+    return (f'<table class="findings" style="font-size: 0.8em"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
 
 
 def runs(tables: dict) -> pd.DataFrame:
@@ -151,8 +164,10 @@ def plot(verdicts: list[dict]) -> go.Figure:
             seen.add(v["verdict"])
         fig.add_vline(x=0, line=dict(color="black", width=1), row=row, col=1)
         fig.update_yaxes(autorange="reversed", row=row, col=1)
-    fig.update_layout(height=140 + 26 * len(measured), title="Every claim's effect at our scale (95% interval over seeds; "
-                      "positive = the claim's direction)", margin=dict(l=20, r=20, t=80, b=40))
+    # one screen high, so a reader (and the browser check's 757-px window) sees it whole
+    fig.update_layout(height=700, title="Every claim's effect at our scale (95% interval over seeds; "
+                      "positive = the claim's direction)", margin=dict(l=20, r=20, t=80, b=40), font=dict(size=10))
+    fig.update_yaxes(tickfont=dict(size=9), dtick=1)  # every claim named, none skipped
     return fig
 
 

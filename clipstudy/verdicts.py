@@ -288,7 +288,8 @@ def sentence(v: dict) -> str:
     tested = f" Tested as: {v['test']}." if v.get("claim") and v["test"] != v["claim"] else ""
     floor = f" At chance: {'; '.join(v['floor'])}." if v.get("floor") else ""
     proxy = " (nearest test in our range; the paper's regime lies beyond it)" if v["verdict"] == BEYOND and v.get("proxy") else ""
-    return f"*{name}* — **{v['verdict']}** ({v['metric']}: {effect_text(v)}{proxy}).{tested}{floor}"
+    words = f" (“{v['quote']}”, {v['source']})" if v.get("quote") and not v.get("ours") else ""
+    return f"*{name}*{words} — **{v['verdict']}** ({v['metric']}: {effect_text(v)}{proxy}).{tested}{floor}"
 
 
 def show(verdicts: list[dict], note: str = "") -> Markdown:
