@@ -108,7 +108,7 @@ def _any_of(claim_: str, parts: list[dict]) -> dict:
     v = all_of(claim_, parts)
     verdicts_ = [p["verdict"] for p in parts]
     strongest = max(parts, key=lambda p: p["effect"] if not math.isnan(p["effect"]) else -math.inf)
-    v.update({k: strongest.get(k) for k in ("effect", "sd", "n", "low", "high", "metric")})
+    v.update({k: strongest[k] for k in ("effect", "sd", "n", "low", "high", "metric", "unit", "over") if k in strongest})
     if v["verdict"] != FLOOR:
         v["verdict"] = HOLDS if HOLDS in verdicts_ else FAILS if all(x == FAILS for x in verdicts_) else INCONCLUSIVE
         v["p"] = min(p["p"] for p in parts if p["verdict"] == HOLDS) if v["verdict"] == HOLDS else max(p["p"] for p in parts)

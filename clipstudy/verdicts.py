@@ -157,8 +157,8 @@ def all_of(claim: str, parts: list[dict]) -> dict:
         p = min(part["p"] for part in parts if part["verdict"] == FAILS)
     else:
         p = max((part["p"] for part in parts), default=math.nan)
-    keep = ("effect", "sd", "n", "low", "high", "metric")
-    return {"test": claim, **{k: weakest.get(k) for k in keep}, "p": p, "floor": floor,
+    keep = ("effect", "sd", "n", "low", "high", "metric", "unit", "over")
+    return {"test": claim, **{k: weakest[k] for k in keep if k in weakest}, "p": p, "floor": floor,
             "runs": sum(part.get("runs", 0) for part in parts), "verdict": verdict, "parts": parts}
 
 

@@ -169,6 +169,9 @@ def test_parts_and_beyond():
     assert verdicts.all_of("both", [holds, holds])["verdict"] == "holds"
     assert verdicts.all_of("both", [holds, fails])["verdict"] == "does not hold"
     assert verdicts.all_of("both", [holds, floor])["verdict"] == "floor-limited"
+    rows = pd.DataFrame([{"strategy": s, "round": r, "samples_per_s": 100.0 * f} for r in range(3) for s, f in (("a", 1.0), ("b", 1.1))])
+    speed = verdicts.all_of("faster", [verdicts.throughput(rows, "b faster", "b", "a")] * 2)
+    assert speed["unit"] == "%" and speed["over"] == "benchmark rounds"  # the parts' unit, not points
     b = verdicts.beyond("after 1B samples", proxy=holds)
     assert b["verdict"] == "beyond our scale" and math.isnan(b["p"]) and b["effect"] == holds["effect"]
     assert "nearest test in our range" in verdicts.sentence(b)
