@@ -21,7 +21,6 @@ picked by config fields (study.arm), never by display names.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +30,8 @@ from IPython.display import Markdown
 
 from clipstudy import chapters
 from clipstudy.study import arm, strategy
-from clipstudy.verdicts import (BEYOND, FAILS, FLOOR, HOLDS, INCONCLUSIVE, all_of, best_among, beyond,
-                                effective_robustness, equivalence, frontier, linearity, test, throughput, trend)
+from clipstudy.verdicts import (HOLDS, all_of, any_of, best_among, beyond, effective_robustness, equivalence, frontier,
+                                linearity, test, throughput, trend)
 from clipstudy.verdicts import show as show_verdicts
 from clipstudy.worlds import chance as world_chance
 
@@ -101,19 +100,6 @@ def show(chapter: str, table: pd.DataFrame, world: Path, note: str = "", keys: l
 
 
 # ---- shared pieces of the checks ----
-
-def _any_of(claim_: str, parts: list[dict]) -> dict:
-    """Holds when some part holds, does not hold when every part does not; else as all_of (used for
-    "not consistently": one counter-example is enough). Effect: the strongest part."""
-    v = all_of(claim_, parts)
-    verdicts_ = [p["verdict"] for p in parts]
-    strongest = max(parts, key=lambda p: p["effect"] if not math.isnan(p["effect"]) else -math.inf)
-    v.update({k: strongest[k] for k in ("effect", "sd", "n", "low", "high", "metric", "unit", "over") if k in strongest})
-    if v["verdict"] != FLOOR:
-        v["verdict"] = HOLDS if HOLDS in verdicts_ else FAILS if all(x == FAILS for x in verdicts_) else INCONCLUSIVE
-        v["p"] = min(p["p"] for p in parts if p["verdict"] == HOLDS) if v["verdict"] == HOLDS else max(p["p"] for p in parts)
-    return v
-
 
 def _crossover(reached: dict, proxy: dict, where: str) -> dict:
     """A claim that one arm overtakes another with more samples: holds when our largest budget
@@ -288,7 +274,7 @@ def _towers(t: pd.DataFrame):
 def _(t, chance):
     one, order, budgets = _towers(t)
     largest = order[-1]
-    return _any_of(f"some smaller tower above `{largest}` at some budget (under 100M samples)",
+    return any_of(f"some smaller tower above `{largest}` at some budget (under 100M samples)",
                    [test(one, f"`{small}` above `{largest}` after {n:,} samples", "zero-shot",
                          _gain({"model": small, "samples": n}, {"model": largest, "samples": n}), chance)
                     for n in budgets for small in order[:-1]])

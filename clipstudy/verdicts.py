@@ -129,10 +129,16 @@ def test(table: pd.DataFrame, claim: str, metric: str, terms: list[tuple[float, 
     """A difference (any weighted contrast of cells): the claim holds when the contrast is above
     zero. -> a dict with test (the claim as tested), metric, effect, sd, n, low, high, p, verdict,
     floor (the cells at chance), runs (how many runs the cells hold)."""
-    per_seed = contrast(table, metric, terms)
-    out = {"test": claim, "metric": metric, **interval(per_seed, confidence)}
-    out["floor"] = at_chance(table, [where for _, where in terms], chance, margin, floor_metric)
-    out["runs"] = sum(len(_cells(table, where)) for _, where in terms)
+    out = {"test": claim, "metric": metric, **interval(contrast(table, metric, terms), confidence)}
+    return _judged(out, table, [where for _, where in terms], chance, margin, floor_metric)
+
+
+def _judged(out: dict, table: pd.DataFrame, cells: list[dict], chance: float, margin: float = 1.0,
+            floor_metric: str = "zero-shot") -> dict:
+    """`out` (an effect and its interval) with the cells at chance, the runs they hold, and its
+    verdict: floor-limited when some cell sits at chance, else from the interval."""
+    out["floor"] = at_chance(table, cells, chance, margin, floor_metric)
+    out["runs"] = sum(len(_cells(table, where)) for where in cells)
     out["verdict"] = FLOOR if out["floor"] else _verdict(out)
     return out
 
@@ -162,6 +168,20 @@ def all_of(claim: str, parts: list[dict]) -> dict:
             "runs": sum(part.get("runs", 0) for part in parts), "verdict": verdict, "parts": parts}
 
 
+def any_of(claim: str, parts: list[dict]) -> dict:
+    """A claim that one counter-example settles ("not consistently"): holds when some part holds,
+    does not hold when every part does not, floor-limited when some part is; else inconclusive. Its
+    effect is the strongest part's, its p the holding parts' smallest (else the largest)."""
+    v = all_of(claim, parts)
+    verdicts_ = [p["verdict"] for p in parts]
+    strongest = max(parts, key=lambda p: p["effect"] if not math.isnan(p["effect"]) else -math.inf)
+    v.update({k: strongest[k] for k in ("effect", "sd", "n", "low", "high", "metric", "unit", "over") if k in strongest})
+    if v["verdict"] != FLOOR:
+        v["verdict"] = HOLDS if HOLDS in verdicts_ else FAILS if all(x == FAILS for x in verdicts_) else INCONCLUSIVE
+        v["p"] = min(p["p"] for p in parts if p["verdict"] == HOLDS) if v["verdict"] == HOLDS else max(p["p"] for p in parts)
+    return v
+
+
 def best_among(table: pd.DataFrame, claim: str, metric: str, best: dict, rivals: list[dict], chance: float,
                at: dict | None = None, worst: bool = False, **kw) -> dict:
     """`best` (a cell, e.g. an arm) above every one of `rivals` (below each, with `worst`), all at
@@ -179,11 +199,9 @@ def equivalence(table: pd.DataFrame, claim: str, metric: str, terms: list[tuple[
     (TOST: the 90% interval inside the margin) -> equivalent; else the 95% interval off zero ->
     does not hold; else inconclusive. The 95% interval is what the table shows; p is TOST's."""
     per_seed = contrast(table, metric, terms)
-    out = {"test": f"{claim} (within ±{margin:g} points)", "metric": metric, **interval(per_seed)}
+    out = {"test": f"{claim} (within ±{margin:g} points)", "metric": metric, **interval(per_seed), "margin": margin}
     tost = interval(per_seed, confidence=0.90)
-    out["floor"] = at_chance(table, [where for _, where in terms], chance, floor_margin, floor_metric)
-    out["runs"] = sum(len(_cells(table, where)) for _, where in terms)
-    out["margin"] = margin
+    _judged(out, table, [where for _, where in terms], chance, floor_margin, floor_metric)
     if out["n"] >= 2 and out["sd"] > 0:
         se = out["sd"] / math.sqrt(out["n"])
         out["p"] = float(max(stats.t.sf((out["effect"] + margin) / se, out["n"] - 1),
@@ -208,10 +226,7 @@ def trend(table: pd.DataFrame, claim: str, metric: str, x: str, cells: list[dict
     slopes = runs.groupby("seed").apply(lambda r: sign * np.polyfit(r[x], r[metric], 1)[0] if r[x].nunique() > 1
                                         else math.nan, include_groups=False)
     out = {"test": claim, "metric": metric, **interval(slopes), "unit": f"points per unit of {x}"}
-    out["floor"] = at_chance(table, cells, chance, **kw)
-    out["runs"] = len(runs)
-    out["verdict"] = FLOOR if out["floor"] else _verdict(out)
-    return out
+    return _judged(out, table, cells, chance, **kw)
 
 
 def linearity(table: pd.DataFrame, claim: str, x: str, y: str, threshold: float = 0.9) -> dict:
@@ -241,10 +256,7 @@ def frontier(table: pd.DataFrame, claim: str, chance: float, **kw) -> dict:
         return math.log2(env[-1]["gflops_per_sample"] / env[0]["gflops_per_sample"])
     per_seed = table.groupby("seed").apply(growth, include_groups=False)
     out = {"test": claim, "metric": "zero-shot error", **interval(per_seed), "unit": "log2 GFLOPs/sample"}
-    out["floor"] = at_chance(table, [{"model": m} for m in table["model"].unique()], chance, **kw)
-    out["runs"] = len(table)
-    out["verdict"] = FLOOR if out["floor"] else _verdict(out)
-    return out
+    return _judged(out, table, [{"model": m} for m in table["model"].unique()], chance, **kw)
 
 
 def throughput(rows: pd.DataFrame, claim: str, faster: str, reference: str) -> dict:
