@@ -140,3 +140,31 @@ def _time_matmuls(a: torch.Tensor, b: torch.Tensor, reps: int, device: torch.dev
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+WORKERS_ENV = "CLIPSTUDY_WORKERS"  # e.g. "2x1": runs side by side x threads each; "1" turns it off
+
+
+def parallelism(runs: int, cores: int | None = None) -> tuple[int, int]:
+    """How a grid's runs share this machine's cores: (runs trained side by side, torch threads
+    each). The laptop towers are small (vit-ti-8 at 32 px: 64-sample steps of a few ms of
+    matmuls), so one run leaves cores idle between ops; two runs of one thread each keep both
+    busy (benchmarks/workers.py measures the choices). The rule: threads = 1 on up to 4 cores,
+    else 2; workers = cores // threads, at most `runs`. $CLIPSTUDY_WORKERS="WxT" (or "W")
+    overrides it."""
+    cores = cores or os.cpu_count() or 1
+    given = os.environ.get(WORKERS_ENV, "").strip()
+    if given:
+        m = re.fullmatch(r"([1-9][0-9]*)(?:x([1-9][0-9]*))?", given)
+        if not m:
+            raise ConfigError(f"{WORKERS_ENV}={given!r} is not valid; use W or WxT (runs side by side x threads "
+                              f"each), e.g. 2x1")
+        workers = int(m[1])
+        threads = int(m[2]) if m[2] else max(1, cores // workers)
+    else:
+        threads = 1 if cores <= 4 else 2
+        workers = max(1, cores // threads)
+    workers = max(1, min(workers, runs))
+    if workers == 1 and not given:
+        threads = cores
+    return workers, threads

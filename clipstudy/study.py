@@ -15,18 +15,23 @@ re-executed with the same profile loads its runs instead of training them again.
 from __future__ import annotations
 
 import itertools
+import multiprocessing
+import os
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from clipstudy.chapters import CHAPTERS
+from clipstudy.compute import parallelism
 from clipstudy.config import ConfigError, from_dict, to_dict
 from clipstudy.data import load_pairs
 from clipstudy.profiles import profile as get_profile
 from clipstudy.records import InvalidRun, RunFailed
-from clipstudy.store import train_or_load
+from clipstudy.store import run_dir, train_or_load
 from clipstudy.train import TrainConfig
 from clipstudy.worlds import study_world
 
@@ -76,20 +81,47 @@ def configs(sizes: dict, world: Path, **fixed) -> list[TrainConfig]:
 
 
 def run_grid(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path, progress: bool = True,
-             suites: list[str] | None = None, retrain: bool = False) -> list[dict]:
+             suites: list[str] | None = None, retrain: bool = False, workers: int | None = None) -> list[dict]:
     """train_or_load every config, evaluated on `suites` (None = all; a progress bar over runs;
-    stored runs load in milliseconds). A run that failed (non-finite loss) or whose folder is
-    invalid is reported in a warning and left out, never read as a result; `retrain` trains those again."""
-    bar = tqdm(cfgs, desc="runs (train or load)", unit="run", disable=not progress)
-    done, bad = [], []
-    for cfg in bar:
-        try:
-            done.append(train_or_load(cfg, runs_dir=runs_dir, world=world, progress=False, suites=suites, retrain=retrain))
-        except (RunFailed, InvalidRun) as e:
-            bad.append(str(e))
+    stored runs load in milliseconds). Runs not yet stored train side by side in `workers`
+    processes (None: `compute.parallelism`'s choice for this machine's cores), each on its share
+    of the threads; the store's per-run locks keep two processes off one run. A run that failed
+    (non-finite loss) or whose folder is invalid is reported in a warning and left out, never
+    read as a result; `retrain` trains those again. Records come back in the order of `cfgs`."""
+    todo = [i for i, c in enumerate(cfgs) if retrain or not (run_dir(c, runs_dir) / "summary.json").is_file()]
+    if workers is None:
+        workers, threads = parallelism(len(todo))
+    else:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+    bar = tqdm(total=len(cfgs), desc="runs (train or load)", unit="run", disable=not progress)
+    records: dict[int, dict | str] = {}  # a run's record, or why it was left out
+    if workers > 1 and len(todo) > 1:
+        spawn = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools mid-use
+        with ProcessPoolExecutor(workers, mp_context=spawn, initializer=torch.set_num_threads,
+                                 initargs=(threads,)) as pool:
+            jobs = {pool.submit(_train_or_load_one, cfgs[i], runs_dir, world, suites, retrain): i for i in todo}
+            for job in as_completed(jobs):
+                records[jobs[job]] = job.result()
+                bar.update()
+    for i, cfg in enumerate(cfgs):  # the stored runs (or all, one after another)
+        if i not in records:
+            records[i] = _train_or_load_one(cfg, runs_dir, world, suites, retrain)
+            bar.update()
+    bar.close()
+    bad = [r for r in records.values() if isinstance(r, str)]
     if bad:
         warnings.warn(f"{len(bad)} of {len(cfgs)} runs left out of this chapter:\n" + "\n".join(bad), stacklevel=2)
-    return done
+    return [records[i] for i in range(len(cfgs)) if not isinstance(records[i], str)]
+
+
+def _train_or_load_one(cfg: TrainConfig, runs_dir: str | Path, world: Path, suites: list[str] | None,
+                       retrain: bool) -> dict | str:
+    """One run's record, or why it was left out (a string): run_grid's unit of work, in this
+    process or a worker's."""
+    try:
+        return train_or_load(cfg, runs_dir=runs_dir, world=world, progress=False, suites=suites, retrain=retrain)
+    except (RunFailed, InvalidRun) as e:
+        return str(e)
 
 
 def tidy(runs: list[dict]) -> pd.DataFrame:
