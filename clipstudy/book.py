@@ -13,6 +13,7 @@ train rather than load.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import shutil
@@ -25,9 +26,12 @@ import nbformat
 import plotly
 
 from clipstudy import npm
+from clipstudy.chapter_train import train_chapter
+from clipstudy.chapters import PAGES
 from clipstudy.config import ConfigError
 from clipstudy.profiles import profile as check_profile
 from clipstudy.prose import plan
+from clipstudy.records import RunFailed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,14 +67,14 @@ def execute(profile: str, world: str, root: Path = ROOT, timeout_s: int = 3600, 
     if undeclared:
         raise ConfigError(f"no notebook run here declares the parameter(s) {undeclared}; they declare {sorted(declared)}")
     done = []
-    for nb in notebooks(root):
-        if only and nb.stem not in only:
-            continue
+    for k, nb in enumerate(chosen, 1):
         out = (out_dir or root / "book") / nb.name
         out.parent.mkdir(parents=True, exist_ok=True)
         start, before = time.perf_counter(), _finished_runs(runs_dir)
         tmp = out.with_suffix(".running.ipynb")
-        print(f"executing {nb.relative_to(root)} (profile={profile})", flush=True)
+        print(f"[{k}/{len(chosen)}] {nb.stem} (profile={profile})" + _last_time(runs_dir, nb.stem, profile), flush=True)
+        if nb.stem in CHAPTER_OF_PAGE and "reference" not in (parameters or {}):  # a reference of one's own: the notebook's cuts
+            _train_first(profile, CHAPTER_OF_PAGE[nb.stem], (parameters or {}).get("study_world", ""), runs_dir, root)
         # A cell that hangs (e.g. an ipywidget, nbclient #312) fails after timeout_s instead.
         # each notebook gets the parameters it declares (chapters take `study_world`, not `world`)
         declared = papermill.inspect_notebook(str(nb))
@@ -113,6 +117,28 @@ def _set_aside(nb: Path, tmp: Path, error: Exception, root: Path, timeout_s: int
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp.replace(dest)
     return f"notebook {nb.stem} failed at cell {index + 1} ({first!r}): {what}; the half-executed copy is {dest}"
+
+
+CHAPTER_OF_PAGE = {page: name for name, page in PAGES.items()}
+
+
+def _train_first(profile: str, name: str, world: str, runs_dir: Path, root: Path) -> None:
+    """Train (or find) a chapter's runs before its notebook runs, in this process, so that the
+    console shows them: a bar of runs done of the chapter's total with the time left at the
+    pace so far, the runs side by side on this machine's cores (`study.run_grid`). The
+    notebook then loads them; a run that fails is named here and left to the notebook to report."""
+    with contextlib.chdir(root):  # the notebook's own working folder: relative world paths are its
+        try:
+            train_chapter(profile, name, world, runs_dir, progress=True)
+        except RunFailed as e:
+            print(f"  {name}: {e}", flush=True)
+
+
+def _last_time(runs_dir: Path, page: str, profile: str) -> str:
+    """': last time N runs trained here in M min', from book-times.jsonl, for a person watching."""
+    past = [t for t in book_times(runs_dir) if t["chapter"] == page and t["profile"] == profile and t["runs_trained"]]
+    return (f": last time {past[-1]['runs_trained']} runs trained here in {past[-1]['seconds'] / 60:.1f} min"
+            if past else "")
 
 
 SCALE_PAGE = "_scale.md"  # included by the landing page: what each chapter trains at the executed profile

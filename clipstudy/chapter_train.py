@@ -22,7 +22,7 @@ from clipstudy.config import ConfigError
 from clipstudy.quality_chapter import quality_table
 from clipstudy.records import InvalidRun, RunFailed
 from clipstudy.store import run_dir, train_or_load
-from clipstudy.study import chapter, configs
+from clipstudy.study import chapter, configs, train_all
 from clipstudy.worlds import study_world
 
 QUALITY_CHAPTER = "data_quality"  # A2's name for `chapter train`: its runs are cuts (quality_table), not a grid
@@ -51,12 +51,17 @@ def train_chapter(profile: str, name: str, world: str = "", runs_dir: str | Path
     path = study_world(profile, world) if rank == 0 else None
     path = Path(distributed.broadcast(str(path), world_size))  # built once, by rank 0
     cfgs = configs(sizes, path)[i::n]
-    done, failed = [], []
-    for cfg in tqdm(cfgs, desc=f"{name} runs, shard {i}/{n}", unit="run", disable=not progress or rank > 0):
-        try:
-            done.append(train_or_load(cfg, runs_dir, path, progress=False, suites=sizes.get("suites"))["dir"])
-        except (RunFailed, InvalidRun) as e:
-            failed.append(f"{run_dir(cfg, runs_dir).name}: {e}")
+    desc = f"{name}: runs" + (f", shard {i}/{n}" if n > 1 else "")
+    if world_size == 1:  # runs side by side on this machine's cores
+        runs, failed = train_all(cfgs, runs_dir, path, progress, sizes.get("suites"), desc=desc)
+        done = [r["dir"] for r in runs]
+    else:  # each run data-parallel over the processes, one after another
+        done, failed = [], []
+        for cfg in tqdm(cfgs, desc=desc, unit="run", disable=not progress or rank > 0):
+            try:
+                done.append(train_or_load(cfg, runs_dir, path, progress=False, suites=sizes.get("suites"))["dir"])
+            except (RunFailed, InvalidRun) as e:
+                failed.append(f"{run_dir(cfg, runs_dir).name}: {e}")
     if failed:
         raise RunFailed(f"{len(failed)} of {len(cfgs)} runs failed:\n" + "\n".join(failed))
     return done

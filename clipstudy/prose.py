@@ -41,8 +41,9 @@ def scale(profile: str, world: Path, table: pd.DataFrame) -> str:
     return (f"**Scale:** profile `{profile}`; world `{world}` ({data}); {models}; "
             f"batch {', '.join(map(str, sorted(table['batch_size'].unique())))}; "
             f"{table['samples'].min():,}-{table['samples'].max():,} samples seen; "
-            f"{n} seed(s) per point; {len(runs)} runs, {runs['train_seconds'].sum() / 60:.1f} minutes of "
-            f"training in all. Chance is {chance(world):.1f}% zero-shot top-1.")
+            f"{n} seed(s) per point; {len(runs)} runs in {'/'.join(sorted(runs['precision'].unique()))}, "
+            f"{runs['train_seconds'].sum() / 60:.1f} minutes of training summed over runs (runs side by side each "
+            f"count their own). Chance is {chance(world):.1f}% zero-shot top-1.")
 
 
 def floor_note(table: pd.DataFrame, world: Path, metric: str = "zero-shot", margin: float = 1.0) -> str:

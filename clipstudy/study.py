@@ -59,6 +59,19 @@ def chapter_table(profile: str, name: str, world: str = "", runs_dir: str | Path
     return path, tidy(run_grid(configs(sizes, path), runs_dir, path, progress=progress, suites=sizes.get("suites")))
 
 
+def page_run(profile: str, world: str) -> TrainConfig:
+    """The EmojiWorld page's one run. Where the profile names a chapter (`page_run`, smoke and
+    laptop): that chapter's run with the most samples, seed 0, on the study world; the page
+    trains it first and the chapter then loads it, so the page costs no run of its own. Else
+    (gpu, real): the profile's `train` fields on `world`."""
+    prof = get_profile(profile)
+    if "page_run" not in prof:
+        return from_dict(TrainConfig, {**prof["train"], "data": world})
+    sizes = chapter(profile, prof["page_run"])
+    seed0 = [c for c in configs(sizes, study_world(profile)) if c.seed == sizes["seeds"][0]]
+    return max(seed0, key=lambda c: c.samples)
+
+
 def grid_points(sizes: dict, pool: int) -> list[dict]:
     """The config fields of each grid point (`train` under the point), `epochs` turned into
     `samples` of the point's pool (`data_limit`, else the whole pool of `pool` pairs)."""
@@ -81,19 +94,33 @@ def configs(sizes: dict, world: Path, **fixed) -> list[TrainConfig]:
 
 
 def run_grid(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path, progress: bool = True,
-             suites: list[str] | None = None, retrain: bool = False, workers: int | None = None) -> list[dict]:
-    """train_or_load every config, evaluated on `suites` (None = all; a progress bar over runs;
-    stored runs load in milliseconds). Runs not yet stored train side by side in `workers`
-    processes (None: `compute.parallelism`'s choice for this machine's cores), each on its share
-    of the threads; the store's per-run locks keep two processes off one run. A run that failed
-    (non-finite loss) or whose folder is invalid is reported in a warning and left out, never
-    read as a result; `retrain` trains those again. Records come back in the order of `cfgs`."""
+             suites: list[str] | None = None, retrain: bool = False) -> list[dict]:
+    """train_or_load every config (`train_all`), evaluated on `suites` (None = all); a run that
+    failed (non-finite loss) or whose folder is invalid is reported in a warning and left out,
+    never read as a result; `retrain` trains those again. Records in the order of `cfgs`."""
+    runs, bad = train_all(cfgs, runs_dir, world, progress, suites, retrain)
+    if bad:
+        warnings.warn(f"{len(bad)} of {len(cfgs)} runs left out of this chapter:\n" + "\n".join(bad), stacklevel=2)
+    return runs
+
+
+def train_all(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path | None, progress: bool = True,
+              suites: list[str] | None = None, retrain: bool = False, workers: int | None = None,
+              desc: str = "runs (train or load)") -> tuple[list[dict], list[str]]:
+    """train_or_load every config, evaluated on `suites` (None = all), with a bar over runs (its
+    time left is the pace of the runs done so far; stored runs load in milliseconds). Runs not
+    yet stored train side by side in `workers` processes (None: `compute.parallelism`'s choice
+    for this machine's cores), each on its share of the threads; the store's per-run locks keep
+    two processes off one run. -> (the records, in the order of `cfgs`, of the runs that
+    succeeded; why each other run was left out: a failed or invalid run)."""
+    if not cfgs:
+        return [], []
     todo = [i for i, c in enumerate(cfgs) if retrain or not (run_dir(c, runs_dir) / "summary.json").is_file()]
     if workers is None:
         workers, threads = parallelism(len(todo))
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
-    bar = tqdm(total=len(cfgs), desc="runs (train or load)", unit="run", disable=not progress)
+    bar = tqdm(total=len(cfgs), desc=desc, unit="run", disable=not progress)
     records: dict[int, dict | str] = {}  # a run's record, or why it was left out
     if workers > 1 and len(todo) > 1:
         spawn = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools mid-use
@@ -108,10 +135,8 @@ def run_grid(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path, progres
             records[i] = _train_or_load_one(cfg, runs_dir, world, suites, retrain)
             bar.update()
     bar.close()
-    bad = [r for r in records.values() if isinstance(r, str)]
-    if bad:
-        warnings.warn(f"{len(bad)} of {len(cfgs)} runs left out of this chapter:\n" + "\n".join(bad), stacklevel=2)
-    return [records[i] for i in range(len(cfgs)) if not isinstance(records[i], str)]
+    ordered = [records[i] for i in range(len(cfgs))]
+    return [r for r in ordered if not isinstance(r, str)], [r for r in ordered if isinstance(r, str)]
 
 
 def _train_or_load_one(cfg: TrainConfig, runs_dir: str | Path, world: Path, suites: list[str] | None,
@@ -121,7 +146,7 @@ def _train_or_load_one(cfg: TrainConfig, runs_dir: str | Path, world: Path, suit
     try:
         return train_or_load(cfg, runs_dir=runs_dir, world=world, progress=False, suites=suites, retrain=retrain)
     except (RunFailed, InvalidRun) as e:
-        return str(e)
+        return f"{run_dir(cfg, runs_dir).name}: {e}"
 
 
 def tidy(runs: list[dict]) -> pd.DataFrame:
@@ -133,7 +158,7 @@ def tidy(runs: list[dict]) -> pd.DataFrame:
                **{k: cfg.get(k, STRATEGY_DEFAULTS[k]) for k in STRATEGY_FIELDS}, "seed": cfg["seed"], "pool": s["pool_pairs"],
                "samples": s["samples"], "epochs": s["samples"] / s["pool_pairs"], "batch_size": cfg["batch_size"],
                "gflops_per_sample": s["train_gflops_per_sample"], "pflops": s["total_pflops"],
-               "image_size": s["image_size"], "train_seconds": s["seconds"]}
+               "image_size": s["image_size"], "precision": s.get("precision", "fp32"), "train_seconds": s["seconds"]}
         row.update({name: 100 * r["eval"][key] for key, name in METRICS.items() if key in r["eval"]})
         rows.append(row)
     return pd.DataFrame(rows)
