@@ -23,7 +23,7 @@ from clipstudy import cli
 from clipstudy.config import ConfigError
 from clipstudy.records import InvalidRun, RunFailed, recorded_eval
 from clipstudy.store import run_dir, train_or_load
-from clipstudy.study import chapter, chapter_table, configs, run_grid
+from clipstudy.study import chapter, chapter_table, configs, run_grid, train_all
 from clipstudy.records import FAILED
 from clipstudy.train import TrainConfig, train
 
@@ -203,3 +203,13 @@ def test_a_chapter_trained_ahead_in_shards_and_under_torchrun_is_what_its_notebo
     runs = sorted((tmp_path / "ddp").glob("*/config.json"))
     assert runs and all(json.loads(p.read_text())["world_size"] == 2 for p in runs)
     assert all(recorded_eval(p.parent, world, chapter("smoke", "augmentation").get("suites")) for p in runs)
+
+
+def test_runs_train_side_by_side_and_come_back_in_order(world, tmp_path):
+    cfgs = [TrainConfig(data=str(world), model="vit-ti-8", samples=128, batch_size=64, warmup=0, seed=seed)
+            for seed in (1, 0)]
+    runs, bad = train_all(cfgs, tmp_path, world, progress=False, suites=["id"], workers=2)
+    assert bad == [] and [r["dir"] for r in runs] == [run_dir(c, tmp_path) for c in cfgs]
+    assert [json.loads((r["dir"] / "config.json").read_text())["threads"] for r in runs] == [max(1, (os.cpu_count() or 1) // 2)] * 2
+    again, _ = train_all(cfgs, tmp_path, world, progress=False, suites=["id"], workers=2)  # stored: loaded, not trained
+    assert [r["summary"] for r in again] == [r["summary"] for r in runs]

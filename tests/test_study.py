@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from clipstudy import prose, stats, study
+from clipstudy import compute, prose, stats, study
 from clipstudy.config import ConfigError
 from clipstudy.chapters import CHAPTERS, PAGES
 
@@ -136,3 +136,17 @@ def test_a_recorded_evaluation_serves_the_suites_it_covers(tmp_path):
 ])
 def test_strategy_names_a_run_as_the_papers_do(train, name):
     assert study.strategy(train) == name
+
+
+def test_parallelism_splits_the_cores_and_takes_an_override(monkeypatch):
+    monkeypatch.delenv(compute.WORKERS_ENV, raising=False)
+    assert compute.parallelism(runs=10, cores=2) == (2, 1)  # small towers: one thread per run
+    assert compute.parallelism(runs=1, cores=2) == (1, 2)  # one run left: it gets every core
+    assert compute.parallelism(runs=10, cores=8) == (4, 2)
+    monkeypatch.setenv(compute.WORKERS_ENV, "3x1")
+    assert compute.parallelism(runs=10, cores=2) == (3, 1)
+    monkeypatch.setenv(compute.WORKERS_ENV, "1")
+    assert compute.parallelism(runs=10, cores=4) == (1, 4)
+    monkeypatch.setenv(compute.WORKERS_ENV, "two")
+    with pytest.raises(ConfigError, match=r"CLIPSTUDY_WORKERS='two' is not valid; use W or WxT"):
+        compute.parallelism(runs=10, cores=2)
