@@ -9,6 +9,8 @@ PINS   := $(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 STAMP  := $(VENV)/.pins-$(PINS)
 WORLD  ?= data/worlds/default
 PROFILE ?= laptop
+# PRECISION=fp32 or bf16 sets every run's precision; empty: bf16 where the hardware multiplies it natively, else fp32
+PRECISION ?=
 
 .PHONY: setup styles browser test world book clean
 
@@ -42,7 +44,7 @@ world: styles  # built once; delete the folder (or pass WORLD=...) to rebuild
 	test -f $(WORLD)/world.json || $(PY) -m clipstudy world build --out $(WORLD)
 
 book: world
-	$(PY) -m clipstudy book run --profile $(PROFILE) --world $(WORLD)
+	CLIPSTUDY_PRECISION=$(PRECISION) $(PY) -m clipstudy book run --profile $(PROFILE) --world $(WORLD)
 
 clean:
 	rm -rf _build notebooks/_executed

@@ -1,10 +1,10 @@
 """What a cold `make book` costs on this machine: each chapter's minutes predicted from measured rates.
 
-    .venv/bin/python benchmarks/book_cost.py [--profile laptop] [--precision auto] [--steps 16]
+    .venv/bin/python benchmarks/book_cost.py [--profile laptop] [--precision auto] [--steps 48]
                                              [--seeds 5] [--workers auto]
 
 For every distinct run shape of the profile's chapters (a config less its seed, samples and
-pool), one short `train()` at the threads each run gets when the book trains runs side by side
+pool), one short `train()` (its second half timed: the first steps run slow) at the threads each run gets when the book trains runs side by side
 (`compute.parallelism`) measures samples/s (median of the logged intervals after the first),
 and one `store.evaluate_run` of that run on the chapter's suites measures the evaluation
 seconds. A chapter's predicted minutes are then
@@ -15,7 +15,7 @@ with `--seeds` seeds per point (the chapters' own by default) and each run share
 chapters counted once, in the first. The data-quality chapter's cuts are counted from its
 sizes (their rows depend on the reference's scores). Prints a table and writes
 benchmarks/results/book-cost-<precision>-cpu.json; predictions, not measurements of the book
-(the closing notes compare them with a measured chapter). Cost: ~5 minutes on 2 cores.
+(the closing notes compare them with a measured chapter). Cost: ~10 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -80,11 +80,11 @@ def chapter_runs(profile: str, world: Path, seeds: int | None) -> dict[str, list
 
 def rate_and_eval(cfg: TrainConfig, suites: list | None, steps: int, tmp: Path) -> tuple[float, float]:
     run = tmp / "run"
-    probe = dataclasses.replace(cfg, out=str(run), overwrite=True, samples=steps * cfg.batch_size, log_every=2,
+    probe = dataclasses.replace(cfg, out=str(run), overwrite=True, samples=steps * cfg.batch_size, log_every=4,
                                 curve_every=0, pretrain_samples=min(cfg.pretrain_samples, 256))
     train(probe, progress=False)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    rate = statistics.median(r["samples_per_s"] for r in rows[1:])
+    rate = statistics.median(r["samples_per_s"] for r in rows[len(rows) // 2:])  # the first steps run slow
     start = time.perf_counter()
     evaluate_run(run, Path(cfg.data), suites, progress=False)
     return rate, time.perf_counter() - start
@@ -94,7 +94,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="laptop")
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
-    ap.add_argument("--steps", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=48)
     ap.add_argument("--seeds", type=int, default=0, help="seeds per point (default: each chapter's own)")
     ap.add_argument("--workers", default="auto", help="runs side by side: auto (compute.parallelism) or a number")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))

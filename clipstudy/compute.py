@@ -85,12 +85,22 @@ def cpu_has_bf16() -> bool:
     return any(getattr(cpu, name, lambda: False)() for name in checks)
 
 
+PRECISION_ENV = "CLIPSTUDY_PRECISION"  # fp32 or bf16: what "auto" means on this machine (`make book PRECISION=fp32`)
+
+
 def resolve_precision(precision: str, device: torch.device | str) -> str:
-    """"auto" -> "bf16" where bf16 matmul is native on `device`, else "fp32"; others unchanged."""
+    """"auto" -> $CLIPSTUDY_PRECISION if set, else "bf16" where bf16 matmul is native on `device`,
+    else "fp32"; others unchanged. The store keys runs by the resolved precision."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r}; valid: {list(PRECISIONS)}")
     if precision != "auto":
         return precision
+    forced = os.environ.get(PRECISION_ENV, "").strip()
+    if forced:
+        if forced not in ("fp32", "bf16"):
+            raise ConfigError(f"{PRECISION_ENV}={forced!r} is not valid; use fp32 or bf16 (or leave it unset: "
+                              f"bf16 where the hardware has it)")
+        return forced
     device = torch.device(device)
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"

@@ -150,3 +150,13 @@ def test_parallelism_splits_the_cores_and_takes_an_override(monkeypatch):
     monkeypatch.setenv(compute.WORKERS_ENV, "two")
     with pytest.raises(ConfigError, match=r"CLIPSTUDY_WORKERS='two' is not valid; use W or WxT"):
         compute.parallelism(runs=10, cores=2)
+
+
+def test_precision_auto_follows_the_machine_unless_the_environment_says(monkeypatch):
+    monkeypatch.delenv(compute.PRECISION_ENV, raising=False)
+    assert compute.resolve_precision("auto", "cpu") == ("bf16" if compute.cpu_has_bf16() else "fp32")
+    monkeypatch.setenv(compute.PRECISION_ENV, "fp32")
+    assert compute.resolve_precision("auto", "cpu") == "fp32" and compute.resolve_precision("bf16", "cpu") == "bf16"
+    monkeypatch.setenv(compute.PRECISION_ENV, "fp16")
+    with pytest.raises(ConfigError, match=r"CLIPSTUDY_PRECISION='fp16' is not valid; use fp32 or bf16"):
+        compute.resolve_precision("auto", "cpu")
