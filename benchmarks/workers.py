@@ -9,7 +9,7 @@ one run on every core), `study.run_grid` trains `--runs` runs of the chapters' l
 world's `id` suite, exactly as a chapter does. Throughput is the samples trained over the
 grid's wall time (evaluation and process start included); each split's ratio is to one run on
 every core in the same benchmark run. `compute.parallelism` picks the split the chapters use.
-Writes benchmarks/results/workers-cpu.json. Cost: ~1 minute per split and model on 2 cores
+Writes benchmarks/results/workers-<precision>-cpu.json. Cost: ~1 minute per split and model on 2 cores
 (vit-ti-8); run nothing else meanwhile.
 """
 
@@ -72,7 +72,7 @@ def main() -> None:
           f"compute.parallelism picks {chosen[0]}x{chosen[1]})")
     for r in rows:
         print(f"{r['model']:10s} {r['workers']:>7d} x {r['threads']:<4d} {r['samples_per_s']:10.1f} {r['ratio']:6.2f}")
-    write_result(args.out, "workers", {"machine": describe(), "precision": precision, "samples": args.samples,
+    write_result(args.out, f"workers-{precision}", {"machine": describe(), "precision": precision, "samples": args.samples,
                                        "recipe": LAPTOP_TRAIN, "chosen": list(chosen), "rows": rows}, gpu=False)
 
 

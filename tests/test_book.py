@@ -25,10 +25,17 @@ def test_unknown_profile_is_an_error(tmp_path):
         book.execute("huge", str(tmp_path))
 
 
-def test_performance_page_without_benchmark_results(tmp_path):
-    """A copy with no benchmark results (or an empty store) gets notes in place of tables, not errors."""
+def test_performance_page_without_benchmark_results(tmp_path, capsys):
+    """A copy with no benchmark results (or an empty store) gets notes in place of tables, not errors;
+    the console says which page of how many runs, and how long it last took here."""
+    params = {"runs_dir": str(tmp_path / "runs"), "results_dir": str(tmp_path / "none")}
     (done,) = book.execute("smoke", str(tmp_path / "no-world"), only=["90_performance"], out_dir=tmp_path,
-                           parameters={"runs_dir": str(tmp_path / "runs"), "results_dir": str(tmp_path / "none")})
+                           parameters=params)
+    assert "[1/1] 90_performance (profile=smoke)\n" in capsys.readouterr().out
+    book._record_time(tmp_path / "runs", {"chapter": "90_performance", "profile": "smoke", "seconds": 90.0,
+                                          "runs_trained": 3, "date": "2026-12-03T10:00:00"})
+    book.execute("smoke", str(tmp_path / "no-world"), only=["90_performance"], out_dir=tmp_path, parameters=params)
+    assert "[1/1] 90_performance (profile=smoke): last time 3 runs trained here in 1.5 min" in capsys.readouterr().out
     nb = nbformat.read(done, as_version=4)
     text = "\n".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells for o in c.get("outputs", []))
     assert "run `python benchmarks/mfu.py` to measure it" in text
