@@ -3,12 +3,14 @@
     python -m clipstudy book run --profile laptop --world data/worlds/default
 
 Jupyter Book cannot pass parameters, so Papermill runs first (notebooks/*.ipynb ->
-book/<name>.ipynb) and the book is built with execution off. A failed notebook (a cell that
+book/<name>.ipynb) and the book is built with execution off. Before a chapter's notebook, its
+runs are trained here (`chapter_train.train_chapter`: side by side, a bar of runs done and time
+left on the console) and the notebook loads them. A failed notebook (a cell that
 raises, or hangs past the cell timeout) stops the run with one line naming it and the cell, and
 exit status 1 (`NotebookFailed`); its half-executed copy goes to notebooks/_executed/failed/ for
 reading, so nothing is published from it. Each executed notebook's wall time is appended to
-`<runs_dir>/book-times.jsonl` (the Performance page reads it), with how many runs it had to
-train rather than load.
+`<runs_dir>/book-times.jsonl` (the Performance page reads it, the console line of the next
+execution quotes it), with how many runs it had to train rather than load.
 """
 
 from __future__ import annotations
