@@ -206,8 +206,9 @@ def test_eval_cli_and_fit_gap_on_a_real_world(world, tmp_path, capsys):
 def test_what_chapters_read_from_a_real_world(world):
     assert worlds.chance(world) == pytest.approx(100 / 3)
     table = pd.DataFrame([{"run": "a", "model": "vit-b-8", "pool": 1000, "samples": 4000, "seed": 0,
-                           "image_size": 64, "batch_size": 256, "train_seconds": 60.0}])
+                           "image_size": 64, "batch_size": 256, "precision": "bf16", "train_seconds": 60.0}])
     text = prose.scale("real", world, table)
+    assert "1 runs in bf16, 1.0 minutes of training" in text  # the precision its runs used
     assert "3 classes in `id`" in text and "/data/cc3m/{00000..00009}.tar" in text and "Chance is 33.3%" in text
     assert "fed to the towers at 64 px" in text  # the world's images are 32 px
     with pytest.raises(ConfigError, match=r"real profile needs study_world= a real world folder, built with "
