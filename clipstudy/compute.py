@@ -160,10 +160,13 @@ def parallelism(runs: int, cores: int | None = None) -> tuple[int, int]:
     each). The laptop towers are small (vit-ti-8 at 32 px: 64-sample steps of a few ms of
     matmuls), so one run leaves cores idle between ops; two runs of one thread each keep both
     busy (benchmarks/workers.py measures the choices). The rule: threads = 1 on up to 4 cores,
-    else 2; workers = cores // threads, at most `runs`. $CLIPSTUDY_WORKERS="WxT" (or "W")
-    overrides it."""
+    else 2; workers = cores // threads, at most `runs`. Where a GPU trains the runs, one at a
+    time (they would share the device; torchrun spreads one run over several). $CLIPSTUDY_WORKERS="WxT"
+    (or "W") overrides it."""
     cores = cores or os.cpu_count() or 1
     given = os.environ.get(WORKERS_ENV, "").strip()
+    if not given and torch.cuda.is_available():
+        return 1, cores
     if given:
         m = re.fullmatch(r"([1-9][0-9]*)(?:x([1-9][0-9]*))?", given)
         if not m:

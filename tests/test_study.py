@@ -143,6 +143,8 @@ def test_parallelism_splits_the_cores_and_takes_an_override(monkeypatch):
     assert compute.parallelism(runs=10, cores=2) == (2, 1)  # small towers: one thread per run
     assert compute.parallelism(runs=1, cores=2) == (1, 2)  # one run left: it gets every core
     assert compute.parallelism(runs=10, cores=8) == (4, 2)
+    monkeypatch.setattr(compute.torch.cuda, "is_available", lambda: True)
+    assert compute.parallelism(runs=10, cores=16) == (1, 16)  # runs on a GPU: one at a time
     monkeypatch.setenv(compute.WORKERS_ENV, "3x1")
     assert compute.parallelism(runs=10, cores=2) == (3, 1)
     monkeypatch.setenv(compute.WORKERS_ENV, "1")
