@@ -14,14 +14,11 @@ import os
 import warnings
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from clipstudy import distributed
 from clipstudy.chapters import PAGES
 from clipstudy.config import ConfigError
 from clipstudy.quality_chapter import quality_table
-from clipstudy.records import InvalidRun, RunFailed
-from clipstudy.store import run_dir, train_or_load
+from clipstudy.records import RunFailed
 from clipstudy.study import chapter, configs, train_all
 from clipstudy.worlds import study_world
 
@@ -52,16 +49,8 @@ def train_chapter(profile: str, name: str, world: str = "", runs_dir: str | Path
     path = Path(distributed.broadcast(str(path), world_size))  # built once, by rank 0
     cfgs = configs(sizes, path)[i::n]
     desc = f"{name}: runs" + (f", shard {i}/{n}" if n > 1 else "")
-    if world_size == 1:  # runs side by side on this machine's cores
-        runs, failed = train_all(cfgs, runs_dir, path, progress, sizes.get("suites"), desc=desc)
-        done = [r["dir"] for r in runs]
-    else:  # each run data-parallel over the processes, one after another
-        done, failed = [], []
-        for cfg in tqdm(cfgs, desc=desc, unit="run", disable=not progress or rank > 0):
-            try:
-                done.append(train_or_load(cfg, runs_dir, path, progress=False, suites=sizes.get("suites"))["dir"])
-            except (RunFailed, InvalidRun) as e:
-                failed.append(f"{run_dir(cfg, runs_dir).name}: {e}")
+    runs, failed = train_all(cfgs, runs_dir, path, progress and rank == 0, sizes.get("suites"), desc=desc)
+    done = [r["dir"] for r in runs]
     if failed:
         raise RunFailed(f"{len(failed)} of {len(cfgs)} runs failed:\n" + "\n".join(failed))
     return done

@@ -111,12 +111,14 @@ def train_all(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path | None,
     time left is the pace of the runs done so far; stored runs load in milliseconds). Runs not
     yet stored train side by side in `workers` processes (None: `compute.parallelism`'s choice
     for this machine's cores), each on its share of the threads; the store's per-run locks keep
-    two processes off one run. -> (the records, in the order of `cfgs`, of the runs that
+    two processes off one run; under torchrun every rank takes the runs one after another. -> (the records, in the order of `cfgs`, of the runs that
     succeeded; why each other run was left out: a failed or invalid run)."""
     if not cfgs:
         return [], []
     todo = [i for i, c in enumerate(cfgs) if retrain or not (run_dir(c, runs_dir) / "summary.json").is_file()]
-    if workers is None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: each run data-parallel, one after another
+        workers = threads = 1
+    elif workers is None:
         workers, threads = parallelism(len(todo))
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
