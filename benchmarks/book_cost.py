@@ -12,8 +12,9 @@ seconds. A chapter's predicted minutes are then
     sum over its runs (samples / rate + evaluation + start) / runs side by side,
 
 with `--seeds` seeds per point (the chapters' own by default) and each run shared by two
-chapters counted once, in the first. The data-quality chapter's cuts are counted from its
-sizes (their rows depend on the reference's scores). Prints a table and writes
+chapters counted once, in the first. The data-quality chapter's runs are
+`chapters.quality_runs` (a cut's rows are fixed by its share of the candidates; which rows,
+by the reference's scores). Prints a table and writes
 benchmarks/results/book-cost-<precision>-cpu.json; predictions, not measurements of the book
 (the closing notes compare them with a measured chapter). Cost: ~10 minutes on 2 cores.
 """
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from clipstudy.chapters import CHAPTERS, PAGES, QUALITY
+from clipstudy.chapters import CHAPTERS, PAGES, QUALITY, quality_runs
 from clipstudy.compute import describe, parallelism, resolve_device, resolve_precision
 from clipstudy.config import from_dict
 from clipstudy.store import config_hash, evaluate_run
@@ -63,17 +64,13 @@ def chapter_runs(profile: str, world: Path, seeds: int | None) -> dict[str, list
                 seen.add(key)
                 runs.append((cfg, sizes.get("suites")))
         out[PAGES[name]] = runs
-    q = QUALITY[profile]
-    n_seeds = seeds or len(q["seeds"])
+    q = dict(QUALITY[profile])
+    if seeds:
+        q["seeds"] = list(range(seeds))
     base = {**q["train"], "data": str(world)}
-    ref = q["reference"]
-    candidates = json.loads((world / "world.json").read_text())["config"]["pairs"] - ref["rows"]
-    runs = [(from_dict(TrainConfig, {**base, "samples": ref["rows"] * ref["epochs"]}), ["id"])]
-    for rate in q.get("noise_rates", [None]):
-        regimes = q["regimes"] if rate == q.get("noise") else q.get("sweep_regimes", [])
-        suites = q.get("suites") if rate == q.get("noise") else q.get("sweep_suites", q.get("suites"))
-        cells = {round(top * candidates) if r == "one epoch" else candidates for top in q["tops"] for r in regimes}
-        runs += [(from_dict(TrainConfig, {**base, "samples": n, "seed": s}), suites) for n in cells for s in range(n_seeds)]
+    pool = json.loads((world / "world.json").read_text())["config"]["pairs"]
+    runs = [(from_dict(TrainConfig, {**base, "samples": r["samples"], "seed": r["seed"]}), r["suites"])
+            for r in quality_runs(q, pool)]
     out[PAGES["data_quality"]] = runs
     return out
 

@@ -175,9 +175,10 @@ CHAPTERS: dict[str, dict[str, dict]] = {
 # `reference.rows` clean pairs of the study world whose images the candidates exclude; each cut
 # keeps the top `tops` of the candidates and trains one epoch of the cut, or as many samples as
 # the whole candidate pool ("equal samples"). At the other `noise_rates`, the sweep regimes only,
-# evaluated on `sweep_suites` (default: the main runs' `suites`, default every suite: the A2
+# with `sweep_seeds` (default: `seeds`; no claim reads the sweep, a table of where the best cut
+# lies), evaluated on `sweep_suites` (default: the main runs' `suites`, default every suite: the A2
 # panels are zero-shot, shifts, few-shot and retrieval). Not a grid of fields (the cuts depend on
-# the reference's scores), so not in CHAPTERS.
+# the reference's scores), so not in CHAPTERS: `quality_runs` below lists its runs.
 QUALITY_TOPS = [0.2, 0.4, 0.6, 0.8, 1.0]
 QUALITY = {
     "smoke": {"train": {**SMOKE_TRAIN, "model": "vit-ti-8"}, "seeds": [0], "noise": 0.3, "noise_rates": [0.3],
@@ -185,7 +186,8 @@ QUALITY = {
               "sweep_regimes": ["equal samples"], "suites": ["id", "probe", "retrieval"]},
     "laptop": {"train": {**LAPTOP_TRAIN, "model": "vit-ti-8"}, "seeds": LAPTOP_SEEDS, "noise": 0.3,
                "noise_rates": [0.1, 0.3, 0.5], "reference": {"rows": 4_096, "epochs": 8}, "tops": QUALITY_TOPS,
-               "regimes": ["one epoch", "equal samples"], "sweep_regimes": ["one epoch"], "sweep_suites": ["id"]},
+               "regimes": ["one epoch", "equal samples"], "sweep_regimes": ["one epoch"], "sweep_seeds": LAPTOP_SEEDS[:3],
+               "sweep_suites": ["id"]},
     "gpu": {"train": {**GPU_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2], "noise": 0.3, "noise_rates": [0.1, 0.3, 0.5],
             "reference": {"rows": 100_000, "epochs": 10}, "tops": QUALITY_TOPS,
             "regimes": ["one epoch", "equal samples"], "sweep_regimes": ["equal samples"]},
@@ -197,6 +199,46 @@ QUALITY = {
              "reference": {"rows": 500_000, "epochs": 4}, "tops": QUALITY_TOPS,
              "regimes": ["one epoch", "equal samples"]},
 }
+
+def quality_regimes(sizes: dict, rate) -> list[str]:
+    """The regimes a noise rate trains: every one at the main rate, `sweep_regimes` at the others."""
+    return sizes["regimes"] if rate == sizes.get("noise") else sizes.get("sweep_regimes", [])
+
+
+def quality_seeds(sizes: dict, rate) -> list[int]:
+    """The seeds a noise rate trains: the chapter's at the main rate (its claims' runs), `sweep_seeds`
+    (default: the same) at the others, whose table no claim reads."""
+    return sizes["seeds"] if rate == sizes.get("noise") else sizes.get("sweep_seeds", sizes["seeds"])
+
+
+def quality_suites(sizes: dict, rate) -> list[str] | None:
+    """The suites a noise rate's runs are scored on: `suites` at the main rate, `sweep_suites` at the others
+    (default: every suite)."""
+    return sizes.get("suites") if rate == sizes.get("noise") else sizes.get("sweep_suites", sizes.get("suites"))
+
+
+def quality_runs(sizes: dict, pool: int) -> list[dict]:
+    """The chapter's runs as `sizes` (a `QUALITY` entry) plans them on a pool of `pool` pairs, before
+    any pair is scored: the reference first (a page given a reference of its own trains none), then one dict per run
+    {"noise", "top", "regimes", "samples", "seed", "suites"}, a run that two cells share (the whole
+    pool's one epoch is also its equal samples) listed once with both regimes. A cut of top x of
+    the candidates keeps round(top x candidates) rows (quality.top_fraction), so the samples here
+    are the trained ones. The one count that the page's plan, `costs.real_costs` and
+    benchmarks/book_cost.py read."""
+    ref = sizes["reference"]
+    candidates = pool - ref["rows"]
+    runs = [{"noise": None, "top": None, "regimes": ["reference"], "samples": ref["rows"] * ref["epochs"], "seed": 0,
+             "suites": ["id"]}]
+    for rate in sizes.get("noise_rates", [None]):
+        for top in sizes["tops"]:
+            by_samples: dict[int, list[str]] = {}
+            for regime in quality_regimes(sizes, rate):
+                by_samples.setdefault(max(1, round(top * candidates)) if regime == "one epoch" else candidates, []).append(regime)
+            for samples, regimes in by_samples.items():
+                runs += [{"noise": rate, "top": top, "regimes": regimes, "samples": samples, "seed": seed,
+                          "suites": quality_suites(sizes, rate)} for seed in quality_seeds(sizes, rate)]
+    return runs
+
 
 # Each chapter's page (notebooks/<page>.ipynb -> book/<page>): the one list the command line,
 # the book's plan and cost tables, and the tests read the chapter names from.

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from clipstudy.chapters import CHAPTERS, PAGES, QUALITY
+from clipstudy.chapters import CHAPTERS, PAGES, QUALITY, quality_runs
 from clipstudy.config import ConfigError, from_dict
 from clipstudy.losses import make_ssl_head
 from clipstudy.study import grid_points
@@ -76,10 +76,8 @@ def real_costs(pool: int = REAL_POOL, results_dir: str | Path = "benchmarks/resu
         if candidates < 1:
             raise ConfigError(f"pool={pool:,} leaves no candidates beside the data-quality reference's "
                               f"{ref['rows']:,} rows; give the pool's real size")
-        grids["15_data_quality"] = [from_dict(TrainConfig, {**q["train"], "samples": ref["rows"] * ref["epochs"]})] + [
-            from_dict(TrainConfig, {**q["train"], "seed": seed,
-                                    "samples": round(top * candidates) if regime == "one epoch" else candidates})
-            for top, regime, seed in itertools.product(q["tops"], q["regimes"], q["seeds"])]
+        grids["15_data_quality"] = [from_dict(TrainConfig, {**q["train"], "samples": r["samples"], "seed": r["seed"]})
+                                    for r in quality_runs(q, pool)]
     rows = []
     for name, cfgs in sorted(grids.items()):
         hours = samples = pflops = 0.0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from clipstudy.chapters import CHAPTERS, PAGES, QUALITY
+from clipstudy.chapters import CHAPTERS, PAGES, QUALITY, quality_runs
 from clipstudy.config import ConfigError, from_dict
 from clipstudy.costs import REAL_POOL, real_costs
 from clipstudy.data import load_world_info
@@ -92,10 +92,10 @@ def plan(profile: str, pool: int | None = None) -> str:
                      f"| {len(sizes['seeds'])} | {len(points) * len(sizes['seeds'])} |")
     if profile in QUALITY:  # cuts of a noisy pool, not a grid of fields
         q = QUALITY[profile]
-        candidates = pool - q["reference"]["rows"]
-        sweep = max(len(q.get("noise_rates", [])) - 1, 0)  # real data has no noise sweep
-        cells = len(q["tops"]) * len(q["regimes"]) + len(q["tops"]) * len(q.get("sweep_regimes", [])) * sweep
+        runs = quality_runs(q, pool)[1:]  # the reference apart
+        samples = sorted({r["samples"] for r in runs})
+        seeds = f"{len(q['seeds'])}" + (f" ({len(q['sweep_seeds'])} in the noise sweep)" if "sweep_seeds" in q else "")
         lines.append(f"| {{doc}}`15_data_quality` | `{q['train']['model']}` | CLIP on top 20-100% cuts | "
-                     f"{round(min(q['tops']) * candidates):,}-{candidates:,} | {round(min(q['tops']) * candidates):,}-"
-                     f"{candidates:,} | {len(q['seeds'])} | {cells * len(q['seeds'])} + a reference |")
+                     f"{samples[0]:,}-{pool - q['reference']['rows']:,} | {samples[0]:,}-{samples[-1]:,} | {seeds} "
+                     f"| {len(runs)} + a reference |")
     return "\n".join(lines)

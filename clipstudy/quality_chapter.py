@@ -6,7 +6,7 @@ and trained on, and each cut is measured against the ground-truth noise.
     quality_chapter.reference_note("laptop")                       # which reference, how noisy the pool
 
 The cut machinery (scores, top fractions, noise labels) is clipstudy/quality.py's; the grid's
-sizes are `chapters.QUALITY`.
+sizes are `chapters.QUALITY`, its runs counted before any score by `chapters.quality_runs`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from clipstudy import quality
-from clipstudy.chapters import QUALITY
+from clipstudy.chapters import QUALITY, quality_regimes, quality_seeds
 from clipstudy.config import ConfigError, from_dict
 from clipstudy.profiles import profile as get_profile
 from clipstudy.store import run_dir, train_or_load
@@ -67,15 +67,14 @@ def quality_table(profile: str, world: str = "", runs_dir: str | Path = "data/ru
                               f"{first:,}, so no pair is left to cut; give a larger pool or a reference= of your own")
         candidates = np.arange(first, len(score))  # the reference never saw these images
         labels = None if real else quality.noise_labels(noisy)  # real data has no ground truth
-        regimes = sizes["regimes"] if rate == sizes.get("noise") else sizes["sweep_regimes"]
         for top in sizes["tops"]:
             keep = quality.top_fraction(score, top, candidates)
             subset = str(quality.save_subset(keep, runs_dir))
             measured = {"kept": float(len(keep))} if labels is None else quality.cut_quality(keep, labels, candidates)
             cuts.append({"noise": rate, "top": top, **measured})
-            for regime in regimes:
+            for regime in quality_regimes(sizes, rate):
                 samples = len(keep) if regime == "one epoch" else len(candidates)
-                for seed in sizes["seeds"]:
+                for seed in quality_seeds(sizes, rate):
                     cfgs.append(from_dict(TrainConfig, {**sizes["train"], "data": str(noisy), "data_subset": subset,
                                                         "samples": samples, "seed": seed}))
                     cells.append({"noise": rate, "top": top, "regime": regime})

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from clipstudy import quality
+from clipstudy import chapters, quality
 from clipstudy.config import ConfigError
 from clipstudy.data import load_pairs
 from clipstudy.store import load_run, train_or_load
@@ -81,3 +81,23 @@ def test_a_run_trains_on_its_subset_and_is_keyed_by_its_rows(small_world, tmp_pa
               progress=False)
     with pytest.raises(ConfigError, match="data_subset"):
         TrainConfig(**{**cfg.__dict__, "data_limit": 64}).check()
+
+
+def test_the_chapters_runs_are_counted_once_before_any_score():
+    """chapters.quality_runs: the reference, every cut of the main rate in every regime (the whole
+    pool's one epoch is its equal samples: one run), the sweep's rates in its regimes, seeds and suites."""
+    sizes = {"seeds": [0, 1], "noise": 0.3, "noise_rates": [0.1, 0.3], "reference": {"rows": 10, "epochs": 2},
+             "tops": [0.5, 1.0], "regimes": ["one epoch", "equal samples"], "sweep_regimes": ["one epoch"],
+             "sweep_seeds": [0], "sweep_suites": ["id"]}
+    runs = chapters.quality_runs(sizes, pool=110)  # 100 candidates
+    assert runs[0] == {"noise": None, "top": None, "regimes": ["reference"], "samples": 20, "seed": 0, "suites": ["id"]}
+    cells = [(r["noise"], r["top"], tuple(r["regimes"]), r["samples"], r["seed"], r["suites"]) for r in runs[1:]]
+    assert cells == [(0.1, 0.5, ("one epoch",), 50, 0, ["id"]), (0.1, 1.0, ("one epoch",), 100, 0, ["id"]),
+                     (0.3, 0.5, ("one epoch",), 50, 0, None), (0.3, 0.5, ("one epoch",), 50, 1, None),
+                     (0.3, 0.5, ("equal samples",), 100, 0, None), (0.3, 0.5, ("equal samples",), 100, 1, None),
+                     (0.3, 1.0, ("one epoch", "equal samples"), 100, 0, None),
+                     (0.3, 1.0, ("one epoch", "equal samples"), 100, 1, None)]
+    laptop = chapters.QUALITY["laptop"]  # the claims' rate at every laptop seed; the sweep (no claim) at 3
+    assert {r["seed"] for r in chapters.quality_runs(laptop, 32_768) if r["noise"] == laptop["noise"]} == set(
+        chapters.LAPTOP_SEEDS)
+    assert {r["seed"] for r in chapters.quality_runs(laptop, 32_768) if r["noise"] not in (None, laptop["noise"])} == {0, 1, 2}

@@ -81,6 +81,10 @@ def test_the_chapter_on_a_real_world_cuts_trains_and_has_no_precision(chapter, w
     assert len(table) == 2 * 2 * 2 and table["noise"].isna().all()  # tops x regimes x seeds
     assert table.groupby(["top", "regime"])["seed"].apply(sorted).tolist() == [[0, 1]] * 4
     assert table["run"].nunique() == 6  # the whole pool's two regimes are one run per seed
+    own_reference = {**TINY, "reference": {"rows": 0, "epochs": 1}}  # every row a candidate
+    planned = chapters.quality_runs(own_reference, POOL)[1:]  # what the plan and cost tables count
+    assert len(planned) == 6 and sorted(r["samples"] for r in planned) == sorted(
+        table.drop_duplicates("run")["samples"].tolist())
     one = table[(table["top"] == 0.5) & (table["regime"] == "one epoch")]
     equal = table[(table["top"] == 0.5) & (table["regime"] == "equal samples")]
     assert (one["samples"] == POOL // 2).all() and (equal["samples"] == POOL).all() and (one["pool"] == POOL // 2).all()
