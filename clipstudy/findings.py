@@ -7,6 +7,7 @@
     findings.plot(verdicts)         # every effect with its interval, coloured by verdict
     findings.chance_line(verdicts)  # how many decisive verdicts chance alone would give
     findings.discussion(verdicts, tables)
+    findings.precision_line(tables)  # the runs' precision; a chapter's verdicts in fp32 vs bf16, where measured
 
 It reads every chapter's runs from the store (`study.chapter_table`, `quality_chapter.quality_table`,
 `costs.throughput`): executed after the chapters, it trains nothing.
@@ -15,6 +16,7 @@ It reads every chapter's runs from the store (`study.chapter_table`, `quality_ch
 from __future__ import annotations
 
 import html
+import json
 import math
 from pathlib import Path
 
@@ -194,3 +196,20 @@ def discussion(verdicts: list[dict], tables: dict) -> str:
         f"that does not hold here says what a small CLIP does in this regime, not that the paper is wrong; claims beyond "
         f"our scale (a crossover at more samples, a plateau after more epochs) are left to scaling-law fits.")
     return "\n".join(lines)
+
+
+def precision_line(tables: dict, results_dir: str | Path = "benchmarks/results") -> str:
+    """The precision this book's runs trained in, and whether a chapter's verdicts change between
+    fp32 and bf16 (benchmarks/precision_verdicts.py's record, where one was measured)."""
+    used = sorted(runs(tables)["precision"].unique())
+    line = f"**Precision.** This book's runs trained in {' and '.join(used)}. "
+    path = Path(results_dir) / "precision-verdicts-cpu.json"
+    if not path.is_file():
+        return line + "No chapter has been trained both ways here (`benchmarks/precision_verdicts.py` does it)."
+    pv = json.loads(path.read_text())
+    changed = [r["claim"] for r in pv["claims"] if r["verdict changed"]]
+    seeds = {f["seeds"] for f in pv["runs"].values()}
+    return line + (f"The {pv['chapter'].replace('_', ' ')} chapter trained both ways at the {pv['profile']} profile "
+                   f"({', '.join(str(n) for n in sorted(seeds))} seeds; `benchmarks/precision_verdicts.py`, on "
+                   f"{pv['machine']}): **{len(changed)} of its {len(pv['claims'])} verdicts change** between fp32 "
+                   f"and bf16" + (": " + ", ".join(f"*{c}*" for c in changed) if changed else "") + ".")

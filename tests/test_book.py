@@ -40,6 +40,7 @@ def test_performance_page_without_benchmark_results(tmp_path, capsys):
     text = "\n".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells for o in c.get("outputs", []))
     assert "run `python benchmarks/mfu.py` to measure it" in text
     assert "No GPU benchmark has been recorded" in text
+    assert "run `python benchmarks/precision_verdicts.py`" in text
 
 
 def test_unknown_notebook_name_is_an_error(tmp_path):

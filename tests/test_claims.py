@@ -1,6 +1,7 @@
 """The claims registry: faithful to the seeds' words, testable on every profile's grid, picking its cells by
 config; and the findings page's corrections and counts."""
 
+import json
 import math
 import re
 from pathlib import Path
@@ -197,3 +198,18 @@ def test_findings_page_from_synthetic_tables():
     assert sum(len(trace.x) for trace in fig.data) == sum(1 for x in vs if x["n"] >= 1 and not math.isnan(x["effect"]))
     text = findings.discussion(vs, tables)
     assert all(heading in text for heading in claims.THEMES.values()) and "Why our scale differs" in text
+
+
+def test_findings_say_whether_a_verdict_changes_with_precision(tmp_path):
+    tables = {"augmentation": pd.DataFrame({"precision": ["bf16", "bf16"]}), "throughput": pd.DataFrame()}
+    assert findings.precision_line(tables, tmp_path) == (
+        "**Precision.** This book's runs trained in bf16. No chapter has been trained both ways here "
+        "(`benchmarks/precision_verdicts.py` does it).")
+    record = {"machine": "a CPU", "chapter": "augmentation", "profile": "laptop",
+              "runs": {"bf16": {"seeds": 5}, "fp32": {"seeds": 5}},
+              "claims": [{"claim": "Every augmentation beats none", "verdict changed": False},
+                         {"claim": "Stacked RA on half the data", "verdict changed": True}]}
+    (tmp_path / "precision-verdicts-cpu.json").write_text(json.dumps(record))
+    line = findings.precision_line(tables, tmp_path)
+    assert "augmentation chapter trained both ways at the laptop profile (5 seeds" in line
+    assert "**1 of its 2 verdicts change** between fp32 and bf16: *Stacked RA on half the data*." in line
