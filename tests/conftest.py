@@ -7,9 +7,15 @@
 Each distinct world is built once per session and shared by every test that asks for it, so it
 is read-only: a test that writes into a world folder builds its own in tmp_path (the session
 fails at teardown if a shared world's files changed).
+
+`make test` runs the files side by side in pytest-xdist processes (`-n auto --dist loadgroup`):
+each file is one group, kept in one process so that its module fixtures are built once, and every
+test of the smoke book (`smoke_book_copy`, executed once) is one group with them. Each process
+gets an equal share of the cores for torch.
 """
 
 import dataclasses
+import os
 import shutil
 from pathlib import Path
 
@@ -42,6 +48,26 @@ def smoke_book_copy(tmp_path_factory) -> tuple[Path, list[Path]]:
     build_world(WorldConfig(**SMOKE_BOOK_WORLD), world, progress=False)
     done = book.execute("smoke", str(world), root=root, out_dir=tmp / "book", parameters={"runs_dir": str(tmp / "runs")})
     return tmp, done
+
+
+def pytest_configure(config):
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:  # side-by-side test processes share the cores: torch's threads too
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        os.environ["OMP_NUM_THREADS"] = threads  # the subprocesses tests start inherit it
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
+def pytest_collection_modifyitems(items):
+    """One xdist group per test file, and one for every test of the executed smoke book (under
+    `--dist loadgroup`: a group runs in one process, its fixtures built once). tests/test_browser.py's
+    `smoke_book` asks for `smoke_book_copy` at run time, so both names count."""
+    for item in items:
+        book_test = {"smoke_book_copy", "smoke_book"} & set(item.fixturenames)
+        group = "smoke_book" if book_test else item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 TINY_WORLDS = {
