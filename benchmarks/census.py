@@ -7,7 +7,9 @@ chapter, whose cuts depend on its reference's scores, is read only where `--chap
 its runs are stored). A claim of several parts (every rival, both retrieval directions) counts each
 part as one contrast. Prints one line per contrast and, per chapter and overall, the verdict
 counts and the median 95% half-width (points): the census the closing notes compare across seeds.
-`--seeds k` judges each chapter on its first k seeds only (the same runs, fewer of them).
+`--seeds k` judges each chapter on its first k seeds only (the same runs, fewer of them). The
+store keys runs by the precision "auto" resolves to: read a store trained in the other precision
+with CLIPSTUDY_PRECISION set to it.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@
                                                       [--runs-dir data/runs-precision]
 
 Trains (or reads back from the result store) the chapter's runs at `--profile` twice: forced to
-fp32 and to bf16 (`CLIPSTUDY_PRECISION`, which the side-by-side worker processes inherit). A
-run's config says "auto" either way, so each precision has its own store, `<runs-dir>/<precision>`.
+fp32 and to bf16 (`CLIPSTUDY_PRECISION`, which the side-by-side worker processes inherit), each
+into its own store, `<runs-dir>/<precision>` (the store keys "auto" by what it resolves to, so the
+two never share a run; apart, neither mixes with the book's own store).
 The chapter's claims (clipstudy/claims.py, our own checks included) are judged on each table, and
 benchmarks/results/precision-verdicts-cpu.json records, per claim and precision, the effect, its
 95% interval, n and the verdict, and whether the verdict changed. Cost of the augmentation
