@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clipstudy import cli, models
+from clipstudy.chapters import PAGES
 from clipstudy import tokenizer as word_vocab
 from clipstudy.config import ConfigError, field_names, from_dict
 from clipstudy.train import TrainConfig
@@ -136,6 +137,12 @@ def test_damaged_checkpoint_names_the_file(run, capsys, damage):
     line = error_line(capsys)
     assert str(ckpt) in line and "not a clipstudy checkpoint" in line and "train the run again" in line
     assert not (run / "eval.json").exists()
+
+
+def test_unknown_chapter_lists_every_chapter_it_accepts(capsys):
+    assert run_cli(["--quiet", "chapter", "train", "--name", "x"]) == 2
+    line = error_line(capsys)
+    assert "'x'" in line and all(name in line for name in PAGES)  # data_quality too: it is accepted
 
 
 def test_failed_run_exits_1(world, tmp_path, monkeypatch, capsys):
