@@ -375,6 +375,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     an interrupted and resumed run ends with the same metrics as an uninterrupted one (on CPU).
     Under torchrun, trains data-parallel (clipstudy/distributed.py); rank 0 writes the run."""
     cfg.check()
+    if cfg.curve_every and not _curve_suite(cfg).is_dir():  # else the run would end without the curve it asked for
+        raise ConfigError(f"curve_every={cfg.curve_every} needs a world with an `id` suite (the curve is zero-shot "
+                          f"top-1 on it); {cfg.data} has none ({_curve_suite(cfg)} does not exist): train on a world "
+                          f"folder that has one, or use curve_every=0")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rank, world_size = distributed.setup()
@@ -611,15 +615,19 @@ def _resume_state(ssl_head, generator: torch.Generator, device: torch.device, ro
 CURVE_IMAGES = 1_000  # evenly spaced images of the `id` suite: standard error ~1.5 points at 50%
 
 
+def _curve_suite(cfg: TrainConfig) -> Path:
+    """The suite a learning curve scores: the `id` suite of the world `cfg.data` names."""
+    return Path(cfg.data) / "suites" / "id"
+
+
 def _curve_probe(cfg: TrainConfig, run: Path, model, tokenizer, device, precision: str):
     """A function of samples seen that appends zero-shot top-1 on a fixed subset of the world's
-    `id` suite to curve.jsonl (the run's learning curve); None when off or the data is no world.
-    Costs ~0.5 s per call for a tiny model on 2 cores."""
-    world = Path(cfg.data)
-    if not cfg.curve_every or not (world / "suites" / "id" / "images.npy").is_file():
+    `id` suite to curve.jsonl (the run's learning curve); None when off (`train` has refused a
+    curve on data without that suite). Costs ~0.5 s per call for a tiny model on 2 cores."""
+    if not cfg.curve_every:
         return None
-    info = load_world_info(world)
-    suite = load_suite(world / "suites" / "id")
+    info = load_world_info(cfg.data)
+    suite = load_suite(_curve_suite(cfg))
     pick = np.linspace(0, len(suite.labels) - 1, min(CURVE_IMAGES, len(suite.labels))).round().astype(int)
     images, labels = np.asarray(suite.images[pick]), suite.labels[pick]
     prompts = info.get("prompts") or load_templates()

@@ -81,6 +81,15 @@ def test_bad_train_option_is_one_error_line(world, tmp_path, capsys, args, names
     assert not out.exists() and not (tmp_path / "run.partial").exists()
 
 
+def test_curve_on_data_without_an_id_suite_is_one_error_line(world, tmp_path, capsys):
+    out = tmp_path / "run"  # a world's train folder is a pool without suites
+    code = run_cli(["--quiet", "train", "--data", str(world / "train"), "--model", "vit-ti-8", "--samples", "256",
+                    "--batch-size", "32", "--curve-every", "64", "--out", str(out)])
+    line = error_line(capsys)
+    assert code == 2 and "curve_every=64" in line and "`id` suite" in line and "curve_every=0" in line
+    assert not list(tmp_path.iterdir())
+
+
 def test_unknown_train_option_lists_the_train_options(world, tmp_path, capsys):
     assert run_cli(["train", "--data", str(world), "--bogus", "3"]) == 2
     line = error_line(capsys)
