@@ -59,7 +59,7 @@ from tqdm.auto import tqdm
 
 from .compute import autocast
 from .config import ConfigError
-from .data import MEAN, STD, Suite, load_pairs, load_suite, load_world_info, to_model_input
+from .data import MEAN, STD, DataError, Suite, load_pairs, load_suite, load_world_info, to_model_input
 from .world.captions import with_article
 
 TEMPLATES_PATH = Path(__file__).parent / "templates.json"
@@ -463,6 +463,14 @@ def evaluate_world(model: torch.nn.Module, tokenizer: Tokenizer, world_dir: str 
     unknown = [n for n in names if n not in spec]
     if unknown:
         raise ConfigError(f"unknown suite(s) {unknown} in {world_dir}; valid suites: {list(spec)}")
+    tasks = [suite_task(n, spec[n]["kind"]) for n in names]
+    read = dict.fromkeys(names + ([PROBE_TEST_SUITE] if PROBE_TASK in tasks else []))  # probes test on `id`
+    missing = [n for n in read if not (world_dir / "suites" / n / "images.npy").is_file()]
+    if missing:  # checked before any is scored, so no metric is computed and then thrown away
+        rest = [n for n in names if n not in missing and not (n == PROBE_SUITE and PROBE_TEST_SUITE in missing)]
+        raise DataError(f"{world_dir} lists suite(s) {missing} in world.json but has no "
+                        f"{world_dir / 'suites' / missing[0] / 'images.npy'}; nothing was scored: rebuild the world, "
+                        f"or score the others (suites={','.join(rest)})")
     ev = WorldEval(model, tokenizer, world_dir, info, batch_size, device, templates, progress, precision)
     out: dict[str, float] = {}
     for name in names:

@@ -5,6 +5,7 @@ exit status 2, nothing written. Plus property tests of the config parser and the
 import json
 import math
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -126,6 +127,24 @@ def test_bad_eval_option_is_one_error_line(run, tmp_path, capsys, args, names):
     line = error_line(capsys)
     for name in names:
         assert name in line
+    assert not (run / "eval.json").exists()
+
+
+def test_a_missing_suite_folder_is_found_before_any_suite_is_scored(run, world, tmp_path, capsys, monkeypatch):
+    from clipstudy import evaluate
+
+    copy = tmp_path / "world"
+    shutil.copytree(world, copy)
+    last = list(json.loads((copy / "world.json").read_text())["suites"])[-1]
+    shutil.rmtree(copy / "suites" / last)
+
+    def scored(*args, **kwargs):
+        raise AssertionError("a suite was scored before the missing one was found")
+
+    monkeypatch.setattr(evaluate, "image_features", scored)
+    assert run_cli(["--quiet", "eval", "--run", str(run), "--world", str(copy)]) == 2
+    line = error_line(capsys)
+    assert f"[{last!r}]" in line and "nothing was scored" in line and "suites=" in line
     assert not (run / "eval.json").exists()
 
 
