@@ -90,7 +90,6 @@ def scores(reference: str | Path, data: str | Path, batch_size: int = 512, progr
     else:
         owner = folder = Path(cache_dir or Path("data/runs") / SCORES) / _reference_key(*spec)
     cache = folder / f"{hashlib.sha256(data_identity(data).encode()).hexdigest()[:16]}.npy"
-    owner.parent.mkdir(parents=True, exist_ok=True)  # the lock file lies beside the folder
     with run_lock(owner):  # two chapters asking at once: one scores, the other reads
         if cache.is_file():
             return np.load(cache)

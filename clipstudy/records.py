@@ -32,11 +32,22 @@ class InvalidRun(DataError):
     """A run folder in the store that is not a complete run (files missing or unreadable)."""
 
 
+LOCKS = ".locks"  # the folder of a store's lock files: `<runs_dir>/.locks/<run>.lock`
+
+
 def run_lock(run: Path) -> filelock.FileLock:
-    """The lock of a run folder (`<run>.lock` beside it): held by the process that trains it; the
-    OS drops it when that process dies, so a crashed holder never blocks the store. One object per
-    path in a process (re-entrant), so train_or_load and train can both take it."""
-    return filelock.FileLock(f"{run}.lock", is_singleton=True)
+    """The lock of a run folder: held by the process that trains it; the OS drops it when that
+    process dies, so a crashed holder never blocks the store. One object per path in a process
+    (re-entrant), so train_or_load and train can both take it.
+
+    Its file stays after release, as filelock leaves it by design: deleting a lock file that
+    another process has open and waits on would let a third create a new one, and two would then
+    hold "the" lock. So the files live in one hidden folder beside the runs (LOCKS), not as a
+    stray `<run>.lock` beside each run."""
+    run = Path(run)
+    folder = run.parent / LOCKS
+    folder.mkdir(parents=True, exist_ok=True)
+    return filelock.FileLock(str(folder / f"{run.name}.lock"), is_singleton=True)
 
 
 def run_problem(run: Path) -> str | None:

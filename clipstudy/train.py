@@ -37,8 +37,8 @@ Reliability: with `checkpoint_every`, a killed run resumes exactly when the same
 trained again (the data order is a pure function of seed and step; checkpoints carry the
 optimizer, the RNG states and the metrics so far, are written atomically and never from a
 non-finite state). A non-finite loss stops the run before its step, records `failed.json` and
-raises `records.RunFailed`. A run folder's lock (`<out>.lock`) keeps a second process from training
-it at the same time. Under torchrun it trains data-parallel (clipstudy/distributed.py).
+raises `records.RunFailed`. A run folder's lock (`records.run_lock`, in `<out's folder>/.locks/`)
+keeps a second process from training it at the same time. Under torchrun it trains data-parallel (clipstudy/distributed.py).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import torch
 
 from clipstudy import cli
 from clipstudy.config import ConfigError
-from clipstudy.records import InvalidRun, RunFailed, recorded_eval
+from clipstudy.records import InvalidRun, RunFailed, recorded_eval, run_lock
 from clipstudy.store import run_dir, train_or_load
 from clipstudy.study import chapter, chapter_table, configs, run_grid, train_all
 from clipstudy.records import FAILED
@@ -122,7 +122,7 @@ def test_a_crashed_lock_holder_does_not_block_the_store(world, tmp_path):
     run = run_dir(cfg, tmp_path)
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time, filelock; "
                                "lock = filelock.FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); time.sleep(600)",
-                               f"{run}.lock"], stdout=subprocess.PIPE, text=True)
+                               run_lock(run).lock_file], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(ConfigError, match="being trained by another process"):  # refused at once while held
         train(TrainConfig(**{**cfg.__dict__, "out": str(run)}), progress=False)
@@ -130,6 +130,13 @@ def test_a_crashed_lock_holder_does_not_block_the_store(world, tmp_path):
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     assert train_or_load(cfg, runs_dir=tmp_path, progress=False, suites=["id"])["dir"] == run
+
+
+def test_a_run_leaves_no_lock_file_beside_it(world, tmp_path, capsys):
+    assert cli.main(["--quiet", "train", "--data", str(world), "--model", "vit-ti-8", "--samples", "64",
+                     "--batch-size", "32", "--out", str(tmp_path / "run")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".locks", "run"]  # the store's one folder of locks
+    assert Path(run_lock(tmp_path / "run").lock_file) == tmp_path / ".locks" / "run.lock"
 
 
 def test_a_nan_run_stops_keeps_its_last_good_checkpoint_and_is_recorded_failed(world, tmp_path, capsys):
