@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import functools
 import json
 import os
@@ -35,7 +36,7 @@ from clipstudy.chapters import PAGES
 from clipstudy.compute import available_devices, resolve_device
 from clipstudy.data import DataError, load_world_info
 from clipstudy.real import build_real_world, eval_set_names
-from clipstudy.records import RunFailed
+from clipstudy.records import RunFailed, check_writable
 from clipstudy.store import evaluate_run
 from clipstudy.train import TrainConfig, train
 from clipstudy.world import WorldConfig, build_world, export_csv, export_hf, export_webdataset
@@ -82,9 +83,15 @@ def _config_from_args(cls: type, args: argparse.Namespace, extra: dict | None = 
 
 def _world_build(args) -> int:
     cfg = _config_from_args(WorldConfig, args)
+    _check_out(args.out)
     info = build_world(cfg, Path(args.out), overwrite=args.overwrite, progress=not args.quiet)
     print(json.dumps({"out": args.out, "counts": info.get("counts"), "seconds": info.get("seconds")}, indent=2))
     return 0
+
+
+def _check_out(out: str | Path) -> None:
+    """A folder --out cannot be made in is one error line before any work."""
+    check_writable(Path(out).parent, "choose another --out")
 
 
 def _world_styles(args) -> int:
@@ -99,6 +106,7 @@ def _world_export(args) -> int:
     out = Path(args.out)
     if out.exists():
         raise C.ConfigError(f"export folder {out} already exists; choose another --out")
+    _check_out(out)
     export = {"wds": export_webdataset, "hf": export_hf,
               "csv": functools.partial(export_csv, image_root=out)}[args.format]
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")  # renamed when complete: no half export
@@ -118,6 +126,7 @@ def _world_real(args) -> int:
         if suite in eval_sets:
             raise C.ConfigError(f"--eval {value}: suite {suite!r} is given twice; one set per suite")
         eval_sets[suite] = (name, path)
+    _check_out(args.out)
     out = build_real_world(args.out, args.pool, eval_sets, args.image_size, overwrite=args.overwrite,
                            progress=not args.quiet, limit=args.limit)
     info = json.loads((out / "world.json").read_text())
@@ -327,9 +336,13 @@ def main(argv: list[str] | None = None) -> int:
         return _error(args, e, 2)
     except (RunFailed, NotebookFailed) as e:
         return _error(args, e, 1)
+    except OSError as e:  # a folder that cannot be written, found only when written: one line, no traceback
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR):
+            raise
+        return _error(args, f"{e.strerror}: {e.filename}", 2)
 
 
-def _error(args: argparse.Namespace, e: Exception, status: int) -> int:
+def _error(args: argparse.Namespace, e: Exception | str, status: int) -> int:
     # one line, whatever the message holds
     print(f"python -m clipstudy {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
     return status

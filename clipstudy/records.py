@@ -4,6 +4,7 @@
     run_problem(run)                             # None for a complete run, else what is missing
     recorded_eval(run, world, suites)            # the current metrics eval.json holds, or None
     run_record(run, metrics)                     # the dict chapters read
+    check_writable(folder, what)                 # before work whose result is written there
 
 The trainer (clipstudy/train.py) writes these files, the store (clipstudy/store.py) decides
 when to train or evaluate; both import this module, and it imports neither.
@@ -12,10 +13,13 @@ when to train or evaluate; both import this module, and it imports neither.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import filelock
 
+from clipstudy.config import ConfigError
 from clipstudy.data import DataError, data_identity
 from clipstudy.evaluate import EVAL_VERSION
 
@@ -48,6 +52,23 @@ def run_lock(run: Path) -> filelock.FileLock:
     folder = run.parent / LOCKS
     folder.mkdir(parents=True, exist_ok=True)
     return filelock.FileLock(str(folder / f"{run.name}.lock"), is_singleton=True)
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Raise ConfigError, naming the folder, why and `what` to do, unless a file can be created in
+    `folder` (or, while it does not exist, in the nearest folder above it): checked before work
+    whose result is written there, so that none is done and then lost. (A read-only or immutable
+    folder fails here even for root, where permission bits do not.)"""
+    folder = Path(folder)
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"cannot write in {folder}: {existing} is a file, not a folder; {what}")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".write-check-")
+    except OSError as e:
+        raise ConfigError(f"cannot write in {existing} ({e.strerror}); {what}") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def run_problem(run: Path) -> str | None:

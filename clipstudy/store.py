@@ -24,7 +24,7 @@ from clipstudy.compute import resolve_device, resolve_precision
 from clipstudy.config import from_dict, to_dict
 from clipstudy.data import DataError, data_identity, load_world_info
 from clipstudy.evaluate import EVAL_VERSION, evaluate_world, fit_gap
-from clipstudy.records import FAILED, InvalidRun, recorded_eval, run_lock, run_problem, run_record
+from clipstudy.records import FAILED, InvalidRun, check_writable, recorded_eval, run_lock, run_problem, run_record
 from clipstudy.train import TrainConfig, train
 
 
@@ -46,7 +46,11 @@ def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None 
                  batch_size: int = 256, progress: bool = True, device: str | None = None) -> dict[str, float]:
     """Evaluate a run on a world's suites, on `device` (None: the device it was trained on, as
     "auto" resolves here); the result is recorded in `<run>/eval.json` under the world's path,
-    with what the world was and which protocol version and precision scored it."""
+    with what the world was and which protocol version and precision scored it. A folder where
+    that cannot be written is a ConfigError before anything is scored."""
+    check_writable(run, f"eval records its metrics in {run / 'eval.json'}, so nothing was scored; make the "
+                        f"run folder writable")
+    lock = run_lock(run)  # its folder made now: a store that cannot hold it fails before scoring too
     model, tokenizer, cfg = load_run(run)
     trained_on = Path(cfg["train"]["data"])
     world = world or trained_on
@@ -63,7 +67,7 @@ def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None 
             json.loads((run / "summary.json").read_text())["pool_pairs"]
         result.update(fit_gap(model, tokenizer, world, pool, batch_size=batch_size, device=device, precision=precision))
     path = run / "eval.json"
-    with run_lock(run):  # another process may record its own evaluation of this run meanwhile
+    with lock:  # another process may record its own evaluation of this run meanwhile
         record = json.loads(path.read_text()) if path.is_file() else {}
         record[str(world)] = {"metrics": result, "version": EVAL_VERSION, "world": data_identity(world),
                               "precision": precision, "device": device, "suites": suites}

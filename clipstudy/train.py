@@ -69,7 +69,7 @@ from clipstudy.data import DataError, LazyImages, batch_indices, load_pairs, loa
 from clipstudy.evaluate import load_templates, zero_shot
 from clipstudy.losses import logit_init, make_loss, make_ssl_head, ssl_loss
 from clipstudy.optim import lr_at, make_optimizer
-from clipstudy.records import FAILED, RunFailed, run_lock
+from clipstudy.records import FAILED, RunFailed, check_writable, run_lock
 
 T = TypeVar("T")
 
@@ -387,6 +387,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                           f"use a multiple of {world_size}")
     device = distributed.local_device(resolve_device(cfg.device))
     precision = resolve_precision(cfg.precision, device)
+    if rank == 0:  # before the pool is read: a run that cannot be written is not started
+        check_writable(Path(cfg.out).parent, f"train writes the run there ({cfg.out}.partial, then {cfg.out}); "
+                                             f"choose another out")
     pairs = load_pairs(cfg.data, image_size=cfg.image_size or None, limit=cfg.data_limit or None,
                        progress=progress and rank == 0,  # a bar over shards' samples, with the skip count
                        stream=cfg.data_workers > 0)

@@ -2,6 +2,7 @@
 exit status 2, nothing written. Plus property tests of the config parser and the caption grammar.
 ~15 s on 2 cores (a tiny world, no training)."""
 
+import errno
 import json
 import math
 import os
@@ -146,6 +147,37 @@ def test_a_missing_suite_folder_is_found_before_any_suite_is_scored(run, world, 
     line = error_line(capsys)
     assert f"[{last!r}]" in line and "nothing was scored" in line and "suites=" in line
     assert not (run / "eval.json").exists()
+
+
+def test_eval_of_a_run_folder_that_cannot_be_written_scores_nothing(run, capsys, monkeypatch):
+    from clipstudy import evaluate
+
+    def refused(*args, **kwargs):  # as in a read-only or immutable folder (permission bits do not stop root)
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    def scored(*args, **kwargs):
+        raise AssertionError("scored before the folder was found unwritable")
+
+    monkeypatch.setattr("clipstudy.records.tempfile.mkstemp", refused)
+    monkeypatch.setattr(evaluate, "image_features", scored)
+    assert run_cli(["--quiet", "eval", "--run", str(run)]) == 2
+    line = error_line(capsys)
+    assert f"cannot write in {run} (Operation not permitted)" in line and "nothing was scored" in line
+    assert not (run / "eval.json").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--data", "{world}", "--model", "vit-ti-8", "--samples", "64", "--batch-size", "32"],
+    ["world", "build", "--classes", "20", "--pairs", "64"],
+    ["world", "export", "--world", "{world}", "--format", "wds"],
+])
+def test_out_where_no_folder_can_be_made_is_one_error_line(world, tmp_path, capsys, command):
+    (tmp_path / "file").write_text("a file, not a folder")  # fails for root too, unlike permission bits
+    command = [a.format(world=world) for a in command]
+    assert run_cli(["--quiet", *command, "--out", str(tmp_path / "file" / "out")]) == 2
+    line = error_line(capsys)
+    assert f"cannot write in {tmp_path / 'file'}" in line and "is a file, not a folder" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_missing_run_folder(tmp_path, capsys):
