@@ -393,10 +393,18 @@ def _read_shard(shard: str, out: _Collector) -> None:
             return
 
 
+DUPLICATE_KEY = "duplicate key (members cannot be paired)"
+DOTTED_KEY = "dot in key (webdataset's convention: a key ends at the file name's first dot)"
+
+
 def tar_samples(shard: str | Path, tally: Tally, refs: bool = False) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """(key, {extension: bytes}) per sample of a tar shard, grouped as webdataset does: consecutive
-    members with one key (the name up to the first dot of the basename). A truncated or empty
-    shard is counted in `tally`; one that cannot be opened at all is a DataError naming it.
+    """(key, {extension: bytes}) per sample of a tar shard, grouped by webdataset's convention:
+    consecutive members with one key, the name up to the first dot of the basename (`a.b.png` is
+    key `a`, extension `b.png`). Counted in `tally` rather than yielded: a key whose consecutive
+    members repeat an extension (DUPLICATE_KEY, once per copy: webdataset would pair `a.png, a.png,
+    a.txt, a.txt` as the second image with the first caption), a sample whose image or caption
+    hides behind a dot in its name (DOTTED_KEY: `a.b.png` + `a.b.txt`), and a truncated or empty
+    shard. One that cannot be opened at all is a DataError naming it.
     `refs`: image members come as (shard, offset, size) of their bytes, unread (the shard must be
     an uncompressed tar, so that the bytes can be read there later)."""
     name = Path(shard).name
@@ -416,20 +424,24 @@ def tar_samples(shard: str | Path, tally: Tally, refs: bool = False) -> Iterator
     except OSError as e:
         raise DataError(f"cannot open shard {shard}: {e}") from None
     with tar:
-        key, sample, read = None, {}, 0
+        key, sample, seen, read = None, {}, {}, 0
         try:
             for member in tar:
                 base, ext = base_plus_ext(member.name) if member.isreg() else (None, None)
                 if base is None:  # directories, links, names without an extension: webdataset skips them too
                     continue
-                if sample and (base != key or ext.lower() in sample):  # a new sample starts
-                    yield key, sample
-                    read, sample = read + 1, {}
+                ext = ext.lower()
+                if sample and base != key:  # a new sample starts
+                    yield from _checked(name, key, sample, max(seen.values()), tally)
+                    read, sample, seen = read + 1, {}, {}
                 key = base
-                if refs and ext.lower() in IMAGE_EXTS:
-                    sample[ext.lower()] = (str(shard), member.offset_data, member.size)
+                seen[ext] = seen.get(ext, 0) + 1
+                if seen[ext] > 1:  # the key again, with the same extension: which member goes with which is unknown
+                    continue
+                if refs and ext in IMAGE_EXTS:
+                    sample[ext] = (str(shard), member.offset_data, member.size)
                 else:
-                    sample[ext.lower()] = tar.extractfile(member).read()
+                    sample[ext] = tar.extractfile(member).read()
             # tarfile stops quietly at a header it cannot parse; an intact tar ends with a zero block
             tar.fileobj.seek(tar.offset)
             intact = tar.fileobj.read(tarfile.BLOCKSIZE) == tarfile.NUL * tarfile.BLOCKSIZE
@@ -438,9 +450,27 @@ def tar_samples(shard: str | Path, tally: Tally, refs: bool = False) -> Iterator
         if not intact:  # the sample being read at the damage is dropped: it may be incomplete
             tally.skip("truncated shard", name)
         elif sample:
-            yield key, sample
+            yield from _checked(name, key, sample, max(seen.values()), tally)
         elif read == 0:
             tally.skip("empty shard", name)
+
+
+def _checked(shard: str, key: str, sample: dict, copies: int, tally: Tally) -> list[tuple[str, dict]]:
+    """[(key, sample)], or [] with the sample counted in `tally`: a duplicated key (`copies`, the
+    most members of one extension, > 1: that many samples, unpairable) or a dot that hid the image
+    or caption."""
+    if copies > 1:
+        for _ in range(copies):
+            tally.bar.update()
+            tally.skip(DUPLICATE_KEY, f"{shard}:{key}")
+        return []
+    for wanted in (IMAGE_EXTS, CAPTION_EXTS):  # missing, but there behind a dot: `a.b.png` is key a, extension b.png
+        hidden = [e for e in sample if "." in e and e.rsplit(".", 1)[1] in wanted]
+        if hidden and not any(e in sample for e in wanted):
+            tally.bar.update()
+            tally.skip(DOTTED_KEY, f"{shard}:{key}.{hidden[0].rsplit('.', 1)[0]}")
+            return []
+    return [(key, sample)]
 
 
 def _add_wds_sample(out: _Collector, name: str, sample: dict[str, bytes]) -> None:

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from clipstudy.data import DataError, load_pairs
+from clipstudy.data import DOTTED_KEY, DUPLICATE_KEY, DataError, load_pairs
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -101,6 +101,28 @@ def test_bad_json_sidecar_keeps_the_pair(tmp_path):
     assert pairs.meta == [{"classes": [3]}, {}, {}, {}]
     assert pairs.skipped == {"bad json (pair kept)": 3}
     assert pairs.skipped_examples[0] == "s.tar:0001 (bad json (pair kept))"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_duplicated_key_is_skipped_not_re_paired(tmp_path, stream):
+    other = encode(Image.new("RGB", (4, 4), (200, 10, 10)))
+    grouped = [("0001.png", PNG), ("0001.png", other), ("0001.txt", b"first"), ("0001.txt", b"second")]
+    interleaved = [("0002.png", PNG), ("0002.txt", b"first"), ("0002.png", other), ("0002.txt", b"second")]
+    write_tar(tmp_path / "s.tar", good(1) + grouped + interleaved + good(1, start=3))
+    pairs = load_pairs(tmp_path, image_size=4, stream=stream)
+    assert pairs.captions == ["caption 0", "caption 3"]  # which image goes with which caption is unknown
+    assert pairs.skipped == {DUPLICATE_KEY: 4}  # each key stood for two samples
+    assert pairs.skipped_examples[0] == f"s.tar:0001 ({DUPLICATE_KEY})"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_dot_in_the_key_is_named_as_the_reason(tmp_path, stream):
+    dotted = [("a.b.c.png", PNG), ("a.b.c.txt", b"a dotted name")]
+    write_tar(tmp_path / "s.tar", good(1) + dotted + good(1, start=1))
+    pairs = load_pairs(tmp_path, image_size=4, stream=stream)
+    assert len(pairs) == 2 and pairs.skipped == {DOTTED_KEY: 1}
+    assert pairs.skipped_examples == [f"s.tar:a.b.c ({DOTTED_KEY})"]
+    assert "webdataset" in DOTTED_KEY and "first dot" in DOTTED_KEY
 
 
 def member_offsets(path: Path) -> dict[str, tuple[int, int]]:
