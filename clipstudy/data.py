@@ -36,7 +36,7 @@ import braceexpand
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 from webdataset.tariterators import base_plus_ext
 
@@ -160,15 +160,18 @@ CAPTION_EXTS = ("txt", "text", "caption")  # ... and as the caption
 # raise KeyError for every format after the first two.)
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "PPM")
 EXAMPLES = 10  # skipped samples named in Pairs.skipped_examples
+EXIF_ORIENTATION = 0x0112  # the EXIF tag of how a photo is turned (1 = as stored)
 
 
 def _decode(data: bytes, size: int | None) -> np.ndarray:
-    """Encoded image -> uint8 [H, W, 3], center-cropped and resized to size x size if given.
-    Raises whatever Pillow raises for bytes it cannot decode."""
+    """Encoded image -> uint8 [H, W, 3], turned as its EXIF orientation says, center-cropped and
+    resized to size x size if given. Raises whatever Pillow raises for bytes it cannot decode."""
     img = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     if size is not None:  # a JPEG decodes at 1/2, 1/4 or 1/8 scale while still >= size: ~2x faster 500 -> 64 px
         img.draft(None, (size, size))
     img.load()  # Image.open is lazy: a truncated file fails only here
+    if img.getexif().get(EXIF_ORIENTATION, 1) != 1:  # a camera's rotation, applied as image viewers and loaders do
+        img = ImageOps.exif_transpose(img)
     img = _to_rgb(img)
     if size is not None and img.size != (size, size):
         img = _center_resize(img, size)

@@ -375,6 +375,21 @@ def test_a_shard_cut_anywhere_is_never_silent(cut):
             assert pairs.skipped in ({"truncated shard": 1}, {"empty shard": 1})
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_exif_orientation_is_applied(tmp_path, stream):
+    pixels = np.zeros((16, 16, 3), np.uint8)
+    pixels[:8] = (255, 0, 0)  # stored: red on top, blue below
+    pixels[8:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view", as phones write portrait photos
+    jpeg = encode(Image.fromarray(pixels), "JPEG", quality=95, exif=exif.tobytes())
+    pairs = load_pairs(write_tar(tmp_path / "s.tar", [("0.jpg", jpeg), ("0.txt", b"a turned photo")]),
+                       image_size=16, stream=stream)
+    viewed = np.asarray(pairs.images[0]).astype(int)
+    assert pairs.skipped == {}
+    assert (np.abs(viewed[8, 12] - (255, 0, 0)) < 30).all() and (np.abs(viewed[8, 3] - (0, 0, 255)) < 30).all()
+
+
 @pytest.mark.parametrize("fmt, ext", [("WEBP", "webp"), ("JPEG", "jpg"), ("GIF", "png"), ("BMP", "png"), ("TIFF", "png")])
 def test_every_web_image_format_decodes(tmp_path, fmt, ext):
     # CC12M / DataComp shards hold .webp and .jpg; a member's bytes decide the decoder, not its extension
