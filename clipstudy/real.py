@@ -335,6 +335,10 @@ def _read_folders(root: Path, dirs: list[Path], labels: list[int], classnames: l
             files.append(sorted(p for p in d.rglob("*") if p.suffix.lower() in FOLDER_EXTS and p.is_file()))
         except OSError as e:
             raise DataError(f"cannot read {d}: {e}") from None
+    empty = [str(d.relative_to(root)) for d, class_files in zip(dirs, files) if not class_files]
+    if empty:  # as torchvision's ImageFolder: a class of no images would change chance and top-k unseen
+        raise DataError(f"{root}: class folder(s) {empty[:5]}{' ...' if len(empty) > 5 else ''} hold no images "
+                        f"({' '.join(FOLDER_EXTS)}); remove them or add their images")
     reader = _Reader(str(root), image_size, limit, progress)
     reader.bar.total = sum(map(len, files)) if limit is None else min(limit, sum(map(len, files)))
     for rank in range(max(map(len, files), default=0)):  # round-robin over the classes

@@ -181,6 +181,16 @@ def test_cli_world_real(sets, tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "bad").exists()
 
 
+def test_an_empty_class_folder_is_an_error_not_a_class(sets, tmp_path, capsys):
+    val = shutil.copytree(sets["id"][1], tmp_path / "val")
+    (val / R_WNIDS[1]).mkdir()  # 3 classes would silently become 4
+    out = tmp_path / "world"
+    assert cli.main(["--quiet", "world", "real", "--out", str(out), "--pool", "p", "--eval", f"id={val}"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and f"class folder(s) ['{R_WNIDS[1]}'] hold no images" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["val"]  # nothing written
+
+
 def test_eval_cli_and_fit_gap_on_a_real_world(world, tmp_path, capsys):
     """`eval --run R --world <real world>`, R trained on that world: its fit gap reads the pool
     world.json names (its size from the run's summary)."""
