@@ -320,7 +320,7 @@ def _subset(pairs, path: str):
                                meta=[pairs.meta[i] for i in rows] if pairs.meta else [])
 
 
-def _claim(cfg: TrainConfig, lock) -> tuple[Path, Path, dict | None]:
+def _claim(cfg: TrainConfig, lock, streams: bool) -> tuple[Path, Path, dict | None]:
     """Take the run folder's lock (re-entered when train_or_load holds it already), then
     `_prepare_out`; a folder another process is training is refused at once."""
     try:
@@ -329,15 +329,16 @@ def _claim(cfg: TrainConfig, lock) -> tuple[Path, Path, dict | None]:
         raise ConfigError(f"{cfg.out} is being trained by another process (it holds {lock.lock_file}); "
                           f"wait for it, or choose another out") from None
     try:
-        return _prepare_out(cfg)
+        return _prepare_out(cfg, streams)
     except BaseException:
         lock.release()
         raise
 
 
-def _prepare_out(cfg: TrainConfig) -> tuple[Path, Path, dict | None]:
+def _prepare_out(cfg: TrainConfig, streams: bool) -> tuple[Path, Path, dict | None]:
     """(out, the `<out>.partial` folder to write, the checkpoint to resume from or None). A
-    partial run of the same config is resumed; `overwrite` is the only way to throw one away."""
+    partial run of the same config is resumed; `overwrite` is the only way to throw one away.
+    `streams`: whether this run's pool streams (`data.LazyImages`), for `_same_loading`."""
     out = Path(cfg.out)
     partial = out.with_name(out.name + ".partial")
     if out.exists() and not cfg.overwrite:
@@ -360,10 +361,25 @@ def _prepare_out(cfg: TrainConfig) -> tuple[Path, Path, dict | None]:
         raise DataError(f"cannot resume from {ckpt} ({type(e).__name__}: {e}); pass overwrite=true to start again") from e
     saved, now = state["train_config"], to_dict(cfg)
     differ = sorted(k for k in now if k not in RESUME_IGNORES and saved.get(k) != now[k])
+    if "data_workers" in differ and _same_loading(saved["data_workers"], cfg.data_workers, streams):
+        differ.remove("data_workers")
     if differ or "resume" not in state:
-        raise ConfigError(f"{partial} is a partial run of another config (it differs in {differ}); "
-                          f"pass overwrite=true to discard it, or choose another out")
+        values = ", ".join(f"{k}={saved.get(k)!r} there, {now[k]!r} now" for k in differ)
+        why = " (0 loads the pool into memory, > 0 streams it: they treat undecodable images apart)" \
+            if "data_workers" in differ else ""
+        raise ConfigError(f"{partial} is a partial run of another config (it differs in {differ}: {values}{why}); "
+                          f"train it with its own values to resume it, pass overwrite=true to discard it, "
+                          f"or choose another out")
     return out, partial, state
+
+
+def _same_loading(saved_workers: int, workers: int, streams: bool) -> bool:
+    """Whether a partial run trained with `saved_workers` read its pool as this run does: the
+    number of workers changes nothing (batches come in order, `_stream`), but a pool in memory
+    drops undecodable images where a streamed one replaces them when drawn. Where this run's
+    source fixes the mode (a real world always streams, a world folder never) it is the same."""
+    decided_by_workers = streams == (workers > 0)
+    return not decided_by_workers or (saved_workers > 0) == (workers > 0)
 
 
 
@@ -404,7 +420,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     lock, claimed = run_lock(Path(cfg.out)), None
     if rank == 0:
         try:
-            claimed = _claim(cfg, lock)
+            claimed = _claim(cfg, lock, isinstance(pairs.images, LazyImages))
         except (ConfigError, DataError, RunFailed) as e:
             distributed.broadcast(f"{type(e).__name__}: {e}", world_size)  # the other ranks stop too
             raise

@@ -109,3 +109,36 @@ def test_stream_is_keyed_apart_and_data_workers_is_checked(sources):
     assert config_hash(two) == config_hash(eight) != config_hash(base)
     with pytest.raises(ConfigError, match="data_workers=-1"):
         TrainConfig(data_workers=-1).check()
+
+
+def test_a_run_resumes_with_another_worker_count_but_not_another_loading(sources, tmp_path, monkeypatch):
+    from clipstudy import train as train_module
+    from clipstudy.config import ConfigError
+
+    _train(tmp_path, sources["wds"], "whole", data_workers=2, checkpoint_every=32)
+    check = train_module._check_finite
+
+    def killed_at_step_3(model, step, lr):  # as a kill after step 2's checkpoint
+        if step == 3:
+            raise KeyboardInterrupt
+        check(model, step, lr)
+
+    monkeypatch.setattr(train_module, "_check_finite", killed_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path, sources["wds"], "run", data_workers=2, checkpoint_every=32)
+    monkeypatch.undo()
+    with pytest.raises(ConfigError, match=r"data_workers=2 there, 0 now \(0 loads the pool into memory, > 0 streams"):
+        _train(tmp_path, sources["wds"], "run", data_workers=0, checkpoint_every=32)
+    _train(tmp_path, sources["wds"], "run", data_workers=1, checkpoint_every=32)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["resumed_from_step"] == 2
+    assert _losses(tmp_path / "run") == _losses(tmp_path / "whole")
+
+
+def test_worker_count_is_not_part_of_a_runs_key():
+    from clipstudy.store import config_hash
+    from clipstudy.train import TrainConfig
+
+    keys = [config_hash(TrainConfig(data="no/such/pool", device="cpu", precision="fp32", data_workers=n))
+            for n in (0, 1, 2, 8)]
+    # pinned: a change here orphans every stored run (the in-memory run, and the streamed one of any worker count)
+    assert keys == ["20d1ec595be6", "5813eaea65aa", "5813eaea65aa", "5813eaea65aa"]
