@@ -11,8 +11,8 @@
 
 Config fields become options (`--batch-size 128`); `--config file.json` loads a JSON of fields
 first. Bad input prints one `error:` line naming the bad value and the valid choices, exits 2,
-and writes nothing; a run that stops on a non-finite loss or a notebook that fails prints one
-`error:` line and exits 1.
+and writes nothing (a folder that cannot be written too); a run that stops on a non-finite loss,
+a notebook that fails or a full disk prints one `error:` line and exits 1.
 """
 
 from __future__ import annotations
@@ -337,9 +337,22 @@ def main(argv: list[str] | None = None) -> int:
     except (RunFailed, NotebookFailed) as e:
         return _error(args, e, 1)
     except OSError as e:  # a folder that cannot be written, found only when written: one line, no traceback
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return _error(args, _disk_full(e), 1)
         if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR):
             raise
         return _error(args, f"{e.strerror}: {e.filename}", 2)
+
+
+def _disk_full(e: OSError) -> str:
+    """What filled up: the file being written and the space left on its disk."""
+    if e.filename is None:
+        return f"{e.strerror} while writing the output; free space there and run the same command again"
+    folder = next(p for p in Path(e.filename).parents if p.exists())
+    usage = shutil.disk_usage(folder)
+    return (f"{e.strerror} writing {e.filename} ({usage.free / 2**20:.1f} MB free of {usage.total / 2**20:.0f} MB "
+            f"on that disk); the part written was removed: free space there, or write elsewhere, and run the same "
+            f"command again (a run with --checkpoint-every resumes from its last checkpoint)")
 
 
 def _error(args: argparse.Namespace, e: Exception | str, status: int) -> int:

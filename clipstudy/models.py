@@ -448,9 +448,18 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, name: str, image_s
     oc_name = open_clip_name(name, image_size, overrides)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")  # written whole, then renamed: a kill leaves the old file intact
-    torch.save({**extra, "state_dict": state, "model_cfg": cfg, "name": name, "image_size": int(image_size),
-                "overrides": overrides, "open_clip_name": oc_name}, tmp)
-    os.replace(tmp, path)
+    try:  # through a Python file: a full disk is OSError(ENOSPC), not torch's "enforce fail ... unexpected pos"
+        with open(tmp, "wb") as f:
+            torch.save({**extra, "state_dict": state, "model_cfg": cfg, "name": name, "image_size": int(image_size),
+                        "overrides": overrides, "open_clip_name": oc_name}, f)
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)  # a failed write leaves no part-file to keep the disk full
+        # the OSError, named for the error line (torch raises its own error over it when closing the zip)
+        failed = e if isinstance(e, OSError) else e.__context__ if isinstance(e.__context__, OSError) else None
+        if failed is not None and (failed is not e or e.filename is None):
+            raise OSError(failed.errno, failed.strerror, str(path)) from e
+        raise
     json_path = path.parent / f"{oc_name}.json"
     json_path.write_text(json.dumps(cfg, indent=2) + "\n")
     local_dir = {"model_cfg": cfg, "preprocess_cfg": {**PREPROCESS_CFG, "size": int(image_size)}}

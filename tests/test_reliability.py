@@ -5,6 +5,7 @@ processes asking for one run (trained once), a crashed lock holder, a run whose 
 ahead of its notebook, in shards or under torchrun. ~2 minutes on 2 cores: each subprocess pays
 ~5 s of imports."""
 
+import errno
 import json
 import os
 import random
@@ -137,6 +138,34 @@ def test_a_run_leaves_no_lock_file_beside_it(world, tmp_path, capsys):
                      "--batch-size", "32", "--out", str(tmp_path / "run")]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [".locks", "run"]  # the store's one folder of locks
     assert Path(run_lock(tmp_path / "run").lock_file) == tmp_path / ".locks" / "run.lock"
+
+
+@pytest.mark.parametrize("torch_error", [False, True])
+def test_a_full_disk_removes_the_part_written_and_says_what_filled_up(world, tmp_path, capsys, monkeypatch,
+                                                                       torch_error):
+    save, calls = torch.save, []
+
+    def full_at_the_second(obj, f):
+        calls.append(1)
+        if len(calls) < 2:
+            return save(obj, f)
+        f.write(b"\0" * 4096)  # part of a checkpoint, then the disk is full
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            if torch_error:  # what torch's zip writer raises over it on a real full disk
+                raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+            raise
+
+    monkeypatch.setattr(torch, "save", full_at_the_second)
+    out = tmp_path / "run"
+    assert cli.main(["--quiet", "train", "--data", str(world), "--model", "vit-ti-8", "--samples", "128",
+                     "--batch-size", "32", "--checkpoint-every", "32", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    ckpt = tmp_path / "run.partial" / "checkpoint.pt"
+    assert len(err.splitlines()) == 1 and f"No space left on device writing {ckpt} (" in err and "MB free" in err
+    assert not ckpt.with_name("checkpoint.pt.tmp").exists()
+    assert torch.load(ckpt, weights_only=True)["step"] == 1  # the last whole checkpoint is kept
 
 
 def test_a_nan_run_stops_keeps_its_last_good_checkpoint_and_is_recorded_failed(world, tmp_path, capsys):
