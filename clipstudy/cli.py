@@ -12,7 +12,8 @@
 Config fields become options (`--batch-size 128`); `--config file.json` loads a JSON of fields
 first. Bad input prints one `error:` line naming the bad value and the valid choices, exits 2,
 and writes nothing (a folder that cannot be written too); a run that stops on a non-finite loss,
-a notebook that fails or a full disk prints one `error:` line and exits 1.
+a notebook that fails or a full disk prints one `error:` line and exits 1; Ctrl-C prints one
+line and exits 130 (a run stops at the end of a step, checkpointed if it has checkpoint_every).
 """
 
 from __future__ import annotations
@@ -336,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         return _error(args, e, 2)
     except (RunFailed, NotebookFailed) as e:
         return _error(args, e, 1)
+    except KeyboardInterrupt as e:  # Ctrl-C: one line (a run says where it stopped), the shell's status for it
+        return _error(args, str(e) or "interrupted (Ctrl-C)", 130)
     except OSError as e:  # a folder that cannot be written, found only when written: one line, no traceback
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             return _error(args, _disk_full(e), 1)

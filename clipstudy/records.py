@@ -32,6 +32,11 @@ class RunFailed(RuntimeError):
     the run folder keeps its last good checkpoint and a `failed.json`."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C at the end of a step: the message names the step and whether a
+    checkpoint was saved there to resume from. A KeyboardInterrupt, so nothing catches it as an error."""
+
+
 class InvalidRun(DataError):
     """A run folder in the store that is not a complete run (files missing or unreadable)."""
 

@@ -37,8 +37,9 @@ Reliability: with `checkpoint_every`, a killed run resumes exactly when the same
 trained again (the data order is a pure function of seed and step; checkpoints carry the
 optimizer, the RNG states and the metrics so far, are written atomically and never from a
 non-finite state). A non-finite loss stops the run before its step, records `failed.json` and
-raises `records.RunFailed`. A run folder's lock (`records.run_lock`, in `<out's folder>/.locks/`)
-keeps a second process from training it at the same time. Under torchrun it trains data-parallel (clipstudy/distributed.py).
+raises `records.RunFailed`. Ctrl-C stops it at the end of a step, checkpointed there when it has
+`checkpoint_every`, and raises `records.Interrupted`. A run folder's lock (`records.run_lock`, in
+`<out's folder>/.locks/`) keeps a second process from training it at the same time. Under torchrun it trains data-parallel (clipstudy/distributed.py).
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -69,7 +72,7 @@ from clipstudy.data import DataError, LazyImages, batch_indices, load_pairs, loa
 from clipstudy.evaluate import load_templates, zero_shot
 from clipstudy.losses import logit_init, make_loss, make_ssl_head, ssl_loss
 from clipstudy.optim import lr_at, make_optimizer
-from clipstudy.records import FAILED, RunFailed, check_writable, run_lock
+from clipstudy.records import FAILED, Interrupted, RunFailed, check_writable, run_lock
 
 T = TypeVar("T")
 
@@ -301,7 +304,8 @@ def _stream(images: LazyImages, batches: Iterator[np.ndarray], tokens: torch.Ten
     `workers` DataLoader processes (0: here). In order, so a run is the same with any number of
     workers; rows whose image failed to decode are added to `images.bad`."""
     loader = torch.utils.data.DataLoader(_Decoded(images), sampler=batches, batch_size=None, num_workers=workers,
-                                         pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None)
+                                         pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
+                                         worker_init_fn=_ignore_interrupt if workers else None)
     for x, rows, bad in loader:
         images.bad.update(bad)
         yield x, tokens[torch.as_tensor(rows)]
@@ -519,68 +523,83 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
         data = ((np.asarray(pairs.images[idx]), pool_tokens[torch.from_numpy(idx)]) for idx in batches)
     if device.type == "cuda" and not cfg.data_workers:  # the host would sit idle while kernels run: prepare the next batch then
         data = _one_ahead(data)
-    for step in range(start_step + 1, steps + 1):
-        samples_seen = (step - 1) * cfg.batch_size
-        lr = lr_at(cfg, samples_seen)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+    interrupt = _Interrupt(world_size == 1)  # Ctrl-C stops the loop at a step's end, not mid-step
+    try:
+        for step in range(start_step + 1, steps + 1):
+            samples_seen = (step - 1) * cfg.batch_size
+            lr = lr_at(cfg, samples_seen)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
 
-        images, text = next(data)
-        # uint8 to the device first: a quarter of the bytes to copy, and on a GPU the float
-        # conversion, augmentation and any resize run there
-        images = torch.as_tensor(images).to(device, non_blocking=True)  # (B, H, W, 3) uint8
-        x = to_model_input(augment_clip(images, generator), image_size)  # (B, 3, S, S)
-        t = text.to(device, non_blocking=True)  # (B, context_length)
-        with autocast(device, precision):
-            out_dict = step_model(x, t)  # image_features, text_features, logit_scale (all normalised)
-            losses = loss_fn(**out_dict, output_dict=True)
-            if ssl_head is not None:  # SLIP: SimCLR between two more views of the same images
-                views = [to_model_input(augment_ssl(images, generator), image_size) for _ in range(2)]
-                z = [ssl_head(step_model.encode_image(v)) for v in views]  # (B, ssl dim) each
-                losses["ssl_loss"] = cfg.ssl_scale * ssl_loss(*z, world_size > 1)
-            loss = sum(losses.values())
-        loss_value = distributed.mean(loss, world_size)
-        if not math.isfinite(loss_value):  # stop before the step: the weights and checkpoint stay good
-            raise FloatingPointError(f"loss became {loss_value} at step {step} (lr {lr:.3g}); lower lr")
+            images, text = next(data)
+            # uint8 to the device first: a quarter of the bytes to copy, and on a GPU the float
+            # conversion, augmentation and any resize run there
+            images = torch.as_tensor(images).to(device, non_blocking=True)  # (B, H, W, 3) uint8
+            x = to_model_input(augment_clip(images, generator), image_size)  # (B, 3, S, S)
+            t = text.to(device, non_blocking=True)  # (B, context_length)
+            with autocast(device, precision):
+                out_dict = step_model(x, t)  # image_features, text_features, logit_scale (all normalised)
+                losses = loss_fn(**out_dict, output_dict=True)
+                if ssl_head is not None:  # SLIP: SimCLR between two more views of the same images
+                    views = [to_model_input(augment_ssl(images, generator), image_size) for _ in range(2)]
+                    z = [ssl_head(step_model.encode_image(v)) for v in views]  # (B, ssl dim) each
+                    losses["ssl_loss"] = cfg.ssl_scale * ssl_loss(*z, world_size > 1)
+                loss = sum(losses.values())
+            loss_value = distributed.mean(loss, world_size)
+            if not math.isfinite(loss_value):  # stop before the step: the weights and checkpoint stay good
+                raise FloatingPointError(f"loss became {loss_value} at step {step} (lr {lr:.3g}); lower lr")
 
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        distributed.average_gradients(trained.parameters(), world_size)
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(trained.parameters(), cfg.grad_clip)
-        optimizer.step()
-        with torch.no_grad():  # CLIP clamps the temperature at 100 to keep training stable
-            model.logit_scale.clamp_(0, math.log(100))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            distributed.average_gradients(trained.parameters(), world_size)
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(trained.parameters(), cfg.grad_clip)
+            optimizer.step()
+            with torch.no_grad():  # CLIP clamps the temperature at 100 to keep training stable
+                model.logit_scale.clamp_(0, math.log(100))
 
-        bar.update(cfg.batch_size)
-        if writer and (step % cfg.log_every == 0 or step == steps):
-            now = time.perf_counter()
-            seen = step * cfg.batch_size
-            row = {"step": step, "samples": seen, "loss": round(loss_value, 5), "lr": lr,
-                   "logit_scale": round(model.logit_scale.exp().item(), 3),
-                   "samples_per_s": round((seen - last_samples) / (now - last_t), 2),
-                   "seconds": round(now - start, 2), "gflops": round(seen * flops["train_gflops"], 3)}
-            if model.logit_bias is not None:
-                row["logit_bias"] = round(model.logit_bias.item(), 3)
-            if "ssl_loss" in losses:
-                row["ssl_loss"] = round(losses["ssl_loss"].item(), 5)
-            rows.append(row)
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}")
-            last_t, last_samples = now, seen
-        if curve and (step * cfg.batch_size // cfg.curve_every > samples_seen // cfg.curve_every or step == steps):
-            curve_rows.append(curve(step * cfg.batch_size))
-            locked_eval_mode(cfg, model)  # the probe puts the whole model back in train mode
-        crossed = cfg.checkpoint_every and step * cfg.batch_size // cfg.checkpoint_every > samples_seen // cfg.checkpoint_every
-        if crossed and step < steps:
-            _check_finite(model, step, lr)  # on every rank: they hold the same weights and stop together
-            resume_state = _resume_state(ssl_head, generator, device, rows, curve_rows, time.perf_counter() - start,
-                                         world_size)
-            if isinstance(pairs.images, LazyImages):
-                resume_state["decode_failures"] = sorted(pairs.images.bad)
-            if writer:
-                _save(run, model, cfg, image_size, optimizer, step, overrides, resume_state)
+            bar.update(cfg.batch_size)
+            if writer and (step % cfg.log_every == 0 or step == steps):
+                now = time.perf_counter()
+                seen = step * cfg.batch_size
+                row = {"step": step, "samples": seen, "loss": round(loss_value, 5), "lr": lr,
+                       "logit_scale": round(model.logit_scale.exp().item(), 3),
+                       "samples_per_s": round((seen - last_samples) / (now - last_t), 2),
+                       "seconds": round(now - start, 2), "gflops": round(seen * flops["train_gflops"], 3)}
+                if model.logit_bias is not None:
+                    row["logit_bias"] = round(model.logit_bias.item(), 3)
+                if "ssl_loss" in losses:
+                    row["ssl_loss"] = round(losses["ssl_loss"].item(), 5)
+                rows.append(row)
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}")
+                last_t, last_samples = now, seen
+            if curve and (step * cfg.batch_size // cfg.curve_every > samples_seen // cfg.curve_every or step == steps):
+                curve_rows.append(curve(step * cfg.batch_size))
+                locked_eval_mode(cfg, model)  # the probe puts the whole model back in train mode
+            crossed = cfg.checkpoint_every and step * cfg.batch_size // cfg.checkpoint_every > samples_seen // cfg.checkpoint_every
+            stop = interrupt.requested and step < steps
+            if (crossed or (stop and cfg.checkpoint_every)) and step < steps:
+                _check_finite(model, step, lr)  # on every rank: they hold the same weights and stop together
+                resume_state = _resume_state(ssl_head, generator, device, rows, curve_rows, time.perf_counter() - start,
+                                             world_size)
+                if isinstance(pairs.images, LazyImages):
+                    resume_state["decode_failures"] = sorted(pairs.images.bad)
+                if writer:
+                    _save(run, model, cfg, image_size, optimizer, step, overrides, resume_state)
+            if stop:  # Ctrl-C: the step is whole, and checkpointed if the run checkpoints at all
+                bar.close()
+                data.close()
+                if writer:
+                    log.close()
+                saved = (f"its checkpoint is saved in {run}: training the same config again resumes from there"
+                         if cfg.checkpoint_every else
+                         "no checkpoint was saved (the run has no checkpoint_every), so training the same config "
+                         "again starts from its last checkpoint, if any")
+                raise Interrupted(f"interrupted (Ctrl-C) at step {step} of {steps}; {saved}")
+    finally:
+        interrupt.restore()
     bar.close()
     data.close()  # stops any DataLoader workers
     seconds = time.perf_counter() - start
@@ -603,6 +622,33 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
         os.replace(run, out)
     distributed.barrier(world_size)  # no rank returns before the run folder is complete
     return summary
+
+
+class _Interrupt:
+    """Ctrl-C (SIGINT) while the training loop runs, noted rather than raised mid-step, so that
+    the loop stops at the end of a step with whole weights and optimizer state that it can
+    checkpoint; a second Ctrl-C raises at once. Only in the main thread of a one-process run
+    (under torchrun the ranks would note it at different steps) that does not ignore SIGINT."""
+
+    def __init__(self, active: bool):
+        self.requested, self.previous = False, None
+        if active and threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            self.previous = signal.signal(signal.SIGINT, self._note) or signal.default_int_handler
+
+    def _note(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self.previous)
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _ignore_interrupt(worker_id: int) -> None:
+    """A DataLoader worker leaves Ctrl-C to the main process, which stops at a step's end and then
+    shuts the workers down (a worker that died of it would fail the batch it was reading)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _check_finite(model, step: int, lr: float) -> None:

@@ -81,6 +81,28 @@ def test_kill_minus_9_at_random_steps_then_resume_ends_identical(world, tmp_path
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
 
 
+def test_ctrl_c_stops_with_one_line_and_a_checkpoint_that_resumes_exactly(world, tmp_path):
+    args = ("--samples", "640", "--checkpoint-every", "320")
+    assert cli.main(_train_args(world, tmp_path / "whole", *args)) == 0
+    out = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "clipstudy", *_train_args(world, out, *args)], env=ENV,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    metrics = tmp_path / "run.partial" / "metrics.jsonl"
+    while p.poll() is None and not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 2):
+        time.sleep(0.005)
+    os.killpg(p.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to the whole process group
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and len(err.splitlines()) == 1, err
+    step = torch.load(tmp_path / "run.partial" / "checkpoint.pt", weights_only=True)["step"]
+    assert 2 <= step < 10 and err.startswith(f"python -m clipstudy train: error: interrupted (Ctrl-C) at step {step} "
+                                             f"of 10; its checkpoint is saved in {tmp_path / 'run.partial'}")
+    assert cli.main(_train_args(world, out, *args)) == 0
+    assert json.loads((out / "config.json").read_text())["resumed_from_step"] == step
+    assert _rows(out) == _rows(tmp_path / "whole")
+    whole, resumed = _weights(tmp_path / "whole"), _weights(out)
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
 def test_resume_refuses_another_config_and_overwrite_starts_again(world, tmp_path, capsys):
     out = tmp_path / "run"
     _kill_at([sys.executable, "-m", "clipstudy", *_train_args(world, out, "--checkpoint-every", "128")],
