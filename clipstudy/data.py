@@ -299,8 +299,9 @@ class Tally:
         self.examples: list[str] = []
         self.bar = tqdm(desc=f"reading {where}", unit=unit, disable=not progress, leave=False)
 
-    def skip(self, reason: str, name: str) -> bool:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+    def skip(self, reason: str, name: str, n: int = 1) -> bool:
+        """Count `n` samples skipped for `reason`, named once by `name`; False (the sample was not kept)."""
+        self.skipped[reason] = self.skipped.get(reason, 0) + n
         if len(self.examples) < EXAMPLES:
             self.examples.append(f"{name} ({reason})")
         self.bar.set_postfix(skipped=sum(self.skipped.values()), refresh=False)
@@ -463,9 +464,8 @@ def _checked(shard: str, key: str, sample: dict, copies: int, tally: Tally) -> l
     most members of one extension, > 1: that many samples, unpairable) or a dot that hid the image
     or caption."""
     if copies > 1:
-        for _ in range(copies):
-            tally.bar.update()
-            tally.skip(DUPLICATE_KEY, f"{shard}:{key}")
+        tally.bar.update(copies)
+        tally.skip(DUPLICATE_KEY, f"{shard}:{key}", copies)
         return []
     for wanted in (IMAGE_EXTS, CAPTION_EXTS):  # missing, but there behind a dot: `a.b.png` is key a, extension b.png
         hidden = [e for e in sample if "." in e and e.rsplit(".", 1)[1] in wanted]

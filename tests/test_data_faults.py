@@ -112,7 +112,7 @@ def test_a_duplicated_key_is_skipped_not_re_paired(tmp_path, stream):
     pairs = load_pairs(tmp_path, image_size=4, stream=stream)
     assert pairs.captions == ["caption 0", "caption 3"]  # which image goes with which caption is unknown
     assert pairs.skipped == {DUPLICATE_KEY: 4}  # each key stood for two samples
-    assert pairs.skipped_examples[0] == f"s.tar:0001 ({DUPLICATE_KEY})"
+    assert pairs.skipped_examples == [f"s.tar:0001 ({DUPLICATE_KEY})", f"s.tar:0002 ({DUPLICATE_KEY})"]
 
 
 @pytest.mark.parametrize("stream", [False, True])
