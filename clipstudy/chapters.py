@@ -201,6 +201,7 @@ QUALITY = {
              "regimes": ["one epoch", "equal samples"]},
 }
 
+
 def quality_regimes(sizes: dict, rate) -> list[str]:
     """The regimes a noise rate trains: every one at the main rate, `sweep_regimes` at the others."""
     return sizes["regimes"] if rate == sizes.get("noise") else sizes.get("sweep_regimes", [])
