@@ -38,7 +38,7 @@ browser:
 	else echo "no /usr/bin/chromium and not root: tests/test_browser.py will skip (apt-get install chromium chromium-driver)"; fi
 
 test: styles browser
-	$(PY) -m pytest -q -n auto --dist loadgroup
+	$(PY) -m pytest -q -n auto
 
 world: styles  # built once; delete the folder (or pass WORLD=...) to rebuild
 	test -f $(WORLD)/world.json || $(PY) -m clipstudy world build --out $(WORLD)

@@ -8,10 +8,10 @@ Each distinct world is built once per session and shared by every test that asks
 is read-only: a test that writes into a world folder builds its own in tmp_path (the session
 fails at teardown if a shared world's files changed).
 
-`make test` runs the files side by side in pytest-xdist processes (`-n auto --dist loadgroup`):
-each file is one group, kept in one process so that its module fixtures are built once, and every
-test of the smoke book (`smoke_book_copy`, executed once) is one group with them. Each process
-gets an equal share of the cores for torch.
+`make test` runs the files side by side in pytest-xdist processes (`-n auto`): each file runs
+whole in one process, so that its module fixtures are built once, and the files of the smoke book
+(`smoke_book_copy`, executed once) run in one process together (`pytest_xdist_make_scheduler`
+below). Each process gets an equal share of the cores for torch.
 """
 
 import dataclasses
@@ -60,14 +60,24 @@ def pytest_configure(config):
         torch.set_num_threads(int(threads))
 
 
-def pytest_collection_modifyitems(items):
-    """One xdist group per test file, and one for every test of the executed smoke book (under
-    `--dist loadgroup`: a group runs in one process, its fixtures built once). tests/test_browser.py's
-    `smoke_book` asks for `smoke_book_copy` at run time, so both names count."""
-    for item in items:
-        book_test = {"smoke_book_copy", "smoke_book"} & set(item.fixturenames)
-        group = "smoke_book" if book_test else item.path.name
-        item.add_marker(pytest.mark.xdist_group(group))
+# Files whose tests share the executed smoke book (`smoke_book_copy`, a session fixture): one process runs them all
+SMOKE_BOOK_FILES = {"tests/test_book.py", "tests/test_browser.py"}
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unused without it
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist (`-n`), each test file runs whole in one process, so its module fixtures
+    are built once, and the files of the smoke book run in one process together, so it is executed
+    once. (xdist's own `--dist loadgroup` marks do not reach its scheduler under pytest 9.2: it
+    writes the group into `item._nodeid`, which pytest no longer reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return "smoke book" if file in SMOKE_BOOK_FILES else file
+
+    return ByFile(config, log)
 
 
 TINY_WORLDS = {
