@@ -47,6 +47,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import signal
@@ -302,10 +303,14 @@ def _stream(images: LazyImages, batches: Iterator[np.ndarray], tokens: torch.Ten
             device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(images, tokens) per batch of row indices, each batch read from disk and decoded in one of
     `workers` DataLoader processes (0: here). In order, so a run is the same with any number of
-    workers; rows whose image failed to decode are added to `images.bad`."""
+    workers; rows whose image failed to decode are added to `images.bad`. The workers start by fork
+    where the platform has it, also in a run process of `study.train_all` (started by spawn, which
+    its loaders would inherit: each worker importing torch again, ~8 s a run on 2 cores)."""
+    fork = multiprocessing.get_context("fork") if workers and "fork" in multiprocessing.get_all_start_methods() else None
     loader = torch.utils.data.DataLoader(_Decoded(images), sampler=batches, batch_size=None, num_workers=workers,
                                          pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
-                                         worker_init_fn=_ignore_interrupt if workers else None)
+                                         worker_init_fn=_ignore_interrupt if workers else None,
+                                         multiprocessing_context=fork)
     for x, rows, bad in loader:
         images.bad.update(bad)
         yield x, tokens[torch.as_tensor(rows)]
