@@ -11,7 +11,8 @@ fails at teardown if a shared world's files changed).
 `make test` runs the files side by side in pytest-xdist processes (`-n auto`): each file runs
 whole in one process, so that its module fixtures are built once, and the files of the smoke book
 (`smoke_book_copy`, executed once) run in one process together (`pytest_xdist_make_scheduler`
-below). Each process gets an equal share of the cores for torch.
+below). Each process gets an equal share of the cores for torch, and trains a chapter's runs in
+itself, one after another (tests that train side by side ask for it).
 """
 
 import dataclasses
@@ -55,6 +56,9 @@ def pytest_configure(config):
     if workers > 1:  # side-by-side test processes share the cores: torch's threads too
         threads = str(max(1, (os.cpu_count() or 1) // workers))
         os.environ["OMP_NUM_THREADS"] = threads  # the subprocesses tests start inherit it
+        # a chapter's runs one after another in the process (or notebook kernel) that asks for them,
+        # not side by side in freshly spawned ones: its share of the cores is one process's
+        os.environ.setdefault("CLIPSTUDY_WORKERS", f"1x{threads}")
         import torch
 
         torch.set_num_threads(int(threads))
@@ -62,6 +66,19 @@ def pytest_configure(config):
 
 # Files whose tests share the executed smoke book (`smoke_book_copy`, a session fixture): one process runs them all
 SMOKE_BOOK_FILES = {"tests/test_book.py", "tests/test_browser.py"}
+
+
+# The files that take longest (seconds in one xdist process on 2 cores: the smoke book ~430,
+# reliability ~200, performance ~130), run first so that the short ones fill in around them
+LONG_FILES = ["tests/test_book.py", "tests/test_browser.py", "tests/test_reliability.py", "tests/test_performance.py"]
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        file = item.nodeid.split("::", 1)[0]
+        return LONG_FILES.index(file) if file in LONG_FILES else len(LONG_FILES)
+
+    items.sort(key=rank)  # stable: each file's tests keep their order
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unused without it

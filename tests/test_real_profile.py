@@ -114,6 +114,7 @@ def chapter(world, tmp_path_factory):
     runs_dir = tmp_path_factory.mktemp("real-runs")
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(CHAPTERS["data_quantity"], "real", _tiny_real(real))
+        mp.setenv("CLIPSTUDY_WORKERS", "2x1")  # two run processes, each streaming through its loader's workers
         assert cli.main(["--quiet", "chapter", "train", "--name", "data_quantity", "--profile", "real",
                          "--world", str(world), "--runs-dir", str(runs_dir)]) == 0
         yield runs_dir  # chapter_table below reads the same (patched) sizes
