@@ -66,16 +66,18 @@ def pytest_configure(config):
 
 # Files whose tests share the executed smoke book (`smoke_book_copy`, a session fixture): one process runs them all
 SMOKE_BOOK_FILES = {"tests/test_book.py", "tests/test_browser.py"}
-
-
 # The files that take longest (seconds in one xdist process on 2 cores: the smoke book ~430,
 # reliability ~200, performance ~130), run first so that the short ones fill in around them
 LONG_FILES = ["tests/test_book.py", "tests/test_browser.py", "tests/test_reliability.py", "tests/test_performance.py"]
 
 
+def _file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
 def pytest_collection_modifyitems(items):
     def rank(item):
-        file = item.nodeid.split("::", 1)[0]
+        file = _file(item.nodeid)
         return LONG_FILES.index(file) if file in LONG_FILES else len(LONG_FILES)
 
     items.sort(key=rank)  # stable: each file's tests keep their order
@@ -91,7 +93,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     class ByFile(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            file = nodeid.split("::", 1)[0]
+            file = _file(nodeid)
             return "smoke book" if file in SMOKE_BOOK_FILES else file
 
     return ByFile(config, log)
