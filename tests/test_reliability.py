@@ -82,7 +82,7 @@ def test_kill_minus_9_at_random_steps_then_resume_ends_identical(world, tmp_path
 
 
 def test_ctrl_c_stops_with_one_line_and_a_checkpoint_that_resumes_exactly(world, tmp_path):
-    args = ("--samples", "640", "--checkpoint-every", "320")
+    args = ("--checkpoint-every", "320")  # 30 steps: Ctrl-C after the 2nd lands well before the end on a loaded machine
     assert cli.main(_train_args(world, tmp_path / "whole", *args)) == 0
     out = tmp_path / "run"
     p = subprocess.Popen([sys.executable, "-m", "clipstudy", *_train_args(world, out, *args)], env=ENV,
@@ -94,8 +94,8 @@ def test_ctrl_c_stops_with_one_line_and_a_checkpoint_that_resumes_exactly(world,
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130 and len(err.splitlines()) == 1, err
     step = torch.load(tmp_path / "run.partial" / "checkpoint.pt", weights_only=True)["step"]
-    assert 2 <= step < 10 and err.startswith(f"python -m clipstudy train: error: interrupted (Ctrl-C) at step {step} "
-                                             f"of 10; its checkpoint is saved in {tmp_path / 'run.partial'}")
+    assert 2 <= step < 30 and err.startswith(f"python -m clipstudy train: error: interrupted (Ctrl-C) at step {step} "
+                                             f"of 30; its checkpoint is saved in {tmp_path / 'run.partial'}")
     assert cli.main(_train_args(world, out, *args)) == 0
     assert json.loads((out / "config.json").read_text())["resumed_from_step"] == step
     assert _rows(out) == _rows(tmp_path / "whole")
