@@ -85,8 +85,14 @@ def test_ctrl_c_stops_with_one_line_and_a_checkpoint_that_resumes_exactly(world,
     args = ("--checkpoint-every", "320")  # 30 steps: Ctrl-C after the 2nd lands well before the end on a loaded machine
     assert cli.main(_train_args(world, tmp_path / "whole", *args)) == 0
     out = tmp_path / "run"
-    p = subprocess.Popen([sys.executable, "-m", "clipstudy", *_train_args(world, out, *args)], env=ENV,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # the child starts with Ctrl-C's default disposition, as from a terminal, also when this process was
+    # started ignoring SIGINT (a background job of a non-interactive shell: the child would inherit SIG_IGN)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "clipstudy", *_train_args(world, out, *args)], env=ENV,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    finally:
+        signal.signal(signal.SIGINT, before)
     metrics = tmp_path / "run.partial" / "metrics.jsonl"
     while p.poll() is None and not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 2):
         time.sleep(0.005)
