@@ -104,7 +104,7 @@ def main() -> None:
     threads = max(1, cores // workers)
     torch.set_num_threads(threads)
     measured: dict[tuple, tuple[float, float]] = {}
-    rows = []
+    rows, shapes = [], []  # shapes: each distinct run shape's measured rate and evaluation seconds
     with tempfile.TemporaryDirectory() as tmp:
         for page, runs in pages.items():
             seconds, samples = 0.0, 0
@@ -113,6 +113,9 @@ def main() -> None:
                 key = (shape(cfg), json.dumps(suites))
                 if key not in measured:
                     measured[key] = rate_and_eval(cfg, suites, args.steps, Path(tmp))
+                    shapes.append({"chapter": page, "model": cfg.model, "image_size": cfg.image_size,
+                                   "shape": json.loads(key[0]), "suites": suites,
+                                   "samples_per_s": round(measured[key][0], 1), "eval_s": round(measured[key][1], 1)})
                     print(f"{page:20s} {cfg.model:10s} {measured[key][0]:7.1f} samples/s, eval {measured[key][1]:5.1f} s "
                           f"({suites or 'all suites'})", flush=True)
                 rate, eval_s = measured[key]
@@ -127,7 +130,8 @@ def main() -> None:
           f"{sum(r['minutes'] for r in rows):7.1f} min")
     write_result(args.out, f"book-cost-{precision}", {"machine": describe(), "profile": args.profile,
                                                      "precision": precision, "workers": workers, "threads": threads,
-                                                     "seeds": args.seeds or "chapters'", "rows": rows}, gpu=False)
+                                                     "seeds": args.seeds or "chapters'", "rows": rows,
+                                                     "shapes": shapes}, gpu=False)
 
 
 if __name__ == "__main__":
