@@ -248,3 +248,21 @@ def test_world_carries_its_vocabulary_and_prompts(tmp_path):
     from clipstudy import tokenizer
     tok = tokenizer.load(out, 16)
     assert (tok(load_pairs(out).captions) != 2).all()  # every word of the pool is in the vocabulary
+
+
+def test_shift_per_class_keeps_the_first_layouts_of_each_class_and_leaves_the_rest_alone(tmp_path):
+    small = dict(classes=10, pairs=64, retrieval_images=8, probe_per_class=2, shift_styles=("openmoji", "noto-mono"))
+    full, fewer = tmp_path / "full", tmp_path / "fewer"
+    build_world(WorldConfig(**small, eval_per_class=3), full, progress=False)
+    build_world(WorldConfig(**small, eval_per_class=3, shift_per_class=1), fewer, progress=False)
+    a, b = _files(full), _files(fewer)
+    shifts = {k for k in a if k.startswith("suites/shift-")}
+    assert {k: v for k, v in a.items() if k not in shifts} == {k: v for k, v in b.items() if k not in shifts}
+    for style in ("openmoji", "noto-mono"):
+        suite = Path("suites") / f"shift-{style}"
+        labels = np.load(full / suite / "labels.npy")
+        first = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])  # each class's first layout
+        assert np.array_equal(np.load(fewer / suite / "labels.npy"), labels[first])
+        assert np.array_equal(np.load(fewer / suite / "images.npy"), np.load(full / suite / "images.npy")[first])
+    with pytest.raises(ConfigError, match="shift_per_class=4"):
+        from_dict(WorldConfig, {"eval_per_class": 3, "shift_per_class": 4})

@@ -56,6 +56,7 @@ class WorldConfig:
     retrieval_images: int = 5000  # held-out multi-emoji scenes in the `retrieval` suite
     retrieval_captions: int = 5  # captions per retrieval image, as in COCO
     eval_per_class: int = 1  # images per class and style in `id` and each `shift-*`
+    shift_per_class: int = 0  # > 0: each `shift-*` suite keeps the first this many of a class's `id` layouts (<= eval_per_class)
     probe_per_class: int = 25  # training-style images per class in `probe`: 5-shot, 10-shot and full (25)
 
     def check(self) -> None:
@@ -69,6 +70,9 @@ class WorldConfig:
         positive("retrieval_captions")
         positive("eval_per_class")
         positive("probe_per_class", 0)
+        if not 0 <= self.shift_per_class <= self.eval_per_class:
+            raise ConfigError(f"shift_per_class={self.shift_per_class} is out of range; use 0 (as eval_per_class) "
+                              f"to eval_per_class={self.eval_per_class}")
         if not 0 <= self.seed < 2**63:  # numpy's generators take no negative seed
             raise ConfigError(f"seed={self.seed} is out of range; use 0 <= seed < 2**63")
         if not 16 <= self.image_size <= 256:
@@ -214,10 +218,14 @@ def _build(cfg: WorldConfig, folder: Path, progress: bool) -> dict:
     single = scenes.single_scenes(_rng(cfg, "eval"), np.repeat(np.arange(n_cls), cfg.eval_per_class),
                                   size, scenes.EVAL_BACKGROUNDS)
     groups = {"id": list(cfg.train_styles), **{f"shift-{s}": [s] for s in shift}}
+    copy = np.arange(len(single.classes)) % cfg.eval_per_class  # which of its class's layouts each one is
     for name, styles in groups.items():
         parts = []
         for style in styles:
-            keep = np.flatnonzero(banks[style].present[single.classes[:, 0]])  # shift styles may lack a few
+            kept = banks[style].present[single.classes[:, 0]]  # shift styles may lack a few
+            if name != "id" and cfg.shift_per_class:
+                kept &= copy < cfg.shift_per_class
+            keep = np.flatnonzero(kept)
             parts.append((single.take(keep), [banks[style]]))
         _write_classification(folder / "suites" / name, parts, backgrounds, progress)
         suites[name] = {"kind": "classification", "styles": styles, "n": sum(len(p[0]) for p in parts)}
