@@ -12,7 +12,7 @@ PROFILE ?= laptop
 # PRECISION=fp32 or bf16 sets every run's precision; empty: bf16 where the hardware multiplies it natively, else fp32
 PRECISION ?=
 
-.PHONY: setup styles browser test world book clean
+.PHONY: setup styles browser test test-gpu world book clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,10 @@ browser:
 
 test: styles browser
 	$(PY) -m pytest -q -n auto
+
+# On a machine with a CUDA GPU (`make test` hides it and runs the CPU suite there too)
+test-gpu: styles
+	CLIPSTUDY_TEST_GPU=1 $(PY) -m pytest -q tests/test_gpu.py
 
 world: styles  # built once; delete the folder (or pass WORLD=...) to rebuild
 	test -f $(WORLD)/world.json || $(PY) -m clipstudy world build --out $(WORLD)

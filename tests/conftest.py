@@ -20,10 +20,16 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
+# The suite runs on CPU wherever it runs (its resumes are bit-identical on CPU, its torchrun ranks
+# use gloo): a GPU machine's devices are hidden before torch first looks for them, in this process
+# and the ones it starts, unless CLIPSTUDY_TEST_GPU=1 keeps them for tests/test_gpu.py (`make test-gpu`).
+if os.environ.get("CLIPSTUDY_TEST_GPU") != "1":
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
-from clipstudy import book
-from clipstudy.world import WorldConfig, build_world
+import pytest  # noqa: E402
+
+from clipstudy import book  # noqa: E402
+from clipstudy.world import WorldConfig, build_world  # noqa: E402
 
 
 # The EmojiWorld page's world in the smoke book the tests execute (`make book PROFILE=smoke` takes
