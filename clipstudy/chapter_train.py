@@ -44,7 +44,7 @@ def train_chapter(profile: str, name: str, world: str = "", runs_dir: str | Path
     if name == QUALITY_CHAPTER:
         return _train_quality(profile, world, runs_dir, shard, progress)
     sizes = chapter(profile, name)
-    rank, world_size = distributed.setup()
+    rank, world_size = distributed.setup(sizes.get("train", {}).get("device", "auto"))
     path = study_world(profile, world) if rank == 0 else None
     path = Path(distributed.broadcast(str(path), world_size))  # built once, by rank 0
     cfgs = configs(sizes, path)[i::n]

@@ -107,6 +107,16 @@ def resolve_precision(precision: str, device: torch.device | str) -> str:
     return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
 
 
+def use_fast_kernels(device: torch.device) -> None:
+    """On a CUDA device: TF32 for the float32 matrix products and convolutions that bf16 autocast
+    leaves (and for fp32 runs; Ampere and later), and cuDNN's autotuner, which picks the fastest
+    convolution for a run's fixed batch shape (the CNN towers). Nothing on CPU."""
+    if torch.device(device).type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+
+
 @contextlib.contextmanager
 def autocast(device: torch.device | str, precision: str) -> Iterator[None]:
     """bf16 autocast when `precision` resolves to bf16, with the CPU attention-kernel choice."""

@@ -2,8 +2,8 @@
 
     torchrun --nproc_per_node 2 -m clipstudy train --data data/worlds/default --out data/runs/ddp
 
-torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; `setup()` joins the process group (NCCL on GPUs,
-gloo on CPU). Every rank builds the same model (same seed), takes its contiguous slice of the same
+torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; `setup(device)` sets this rank's GPU, then joins
+the process group (NCCL for a CUDA run, gloo for a CPU one). Every rank builds the same model (same seed), takes its contiguous slice of the same
 global batch, and open_clip's loss gathers the features of every rank (with their gradients), so
 each rank's loss is the one-process loss of the global batch. Averaging the gradients over ranks
 then gives the one-process gradient: the loss curve equals one process at the same batch_size
@@ -17,19 +17,29 @@ import os
 import torch
 import torch.distributed as dist
 
+from clipstudy.compute import resolve_device
 
-def setup() -> tuple[int, int]:
-    """(rank, world size): (0, 1) outside torchrun; inside it, the process group is joined once."""
+
+def setup(device: torch.device | str = "auto") -> tuple[int, int]:
+    """(rank, world size): (0, 1) outside torchrun; inside it, this process's device is chosen
+    first (`local_device`: GPU number LOCAL_RANK) and the process group joined once, with the
+    backend the device needs: NCCL for CUDA tensors, bound to that GPU, gloo for CPU tensors
+    (also on a GPU machine when the run asks for `device="cpu"`)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return 0, 1
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        device = local_device(resolve_device(device) if isinstance(device, str) else device)
+        if device.type == "cuda":  # NCCL knows its GPU from the start: no rank guesses cuda:0
+            dist.init_process_group("nccl", device_id=device)
+        else:
+            dist.init_process_group("gloo")
     return dist.get_rank(), dist.get_world_size()
 
 
 def local_device(device: torch.device) -> torch.device:
-    """This process's device: under torchrun, GPU number LOCAL_RANK of the node."""
+    """This process's device: under torchrun, GPU number LOCAL_RANK of the node, made current
+    (collectives and `torch.cuda.current_device()` then use it)."""
     if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     if device.type == "cuda":

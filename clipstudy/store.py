@@ -93,10 +93,11 @@ HASHED_ALWAYS = frozenset((
 
 def config_hash(cfg) -> str:
     """Short hash of every field that changes a run's result (not where it is written, nor the
-    speed-only `threads` and `compile`; fields newer than HASHED_ALWAYS only when set), of the
-    data the `data` field points at, and of the training code's STORE_VERSION."""
+    speed-only `threads` and `keep_optimizer`; fields newer than HASHED_ALWAYS only when set, so
+    `compile`, whose random draws differ from eager ones, only when on), of the data the `data`
+    field points at, and of the training code's STORE_VERSION."""
     defaults = to_dict(type(cfg)())
-    fields = {k: v for k, v in to_dict(cfg).items() if k not in ("out", "overwrite", "threads", "compile", "data_workers")
+    fields = {k: v for k, v in to_dict(cfg).items() if k not in ("out", "overwrite", "threads", "keep_optimizer", "data_workers")
               and (k in HASHED_ALWAYS or v != defaults[k])}
     if getattr(cfg, "data_workers", 0):  # how many workers decode changes nothing; streaming keeps undecodable rows (replaced when drawn)
         fields["stream"] = True
@@ -128,7 +129,7 @@ def train_or_load(cfg, runs_dir: str | Path = "data/runs", world: Path | None = 
     run = run_dir(cfg, runs_dir)
     run.parent.mkdir(parents=True, exist_ok=True)
     world = world or Path(cfg.data)
-    rank, world_size = distributed.setup()
+    rank, world_size = distributed.setup(cfg.device)
     if world_size > 1:
         return _train_or_load_ranks(cfg, run, world, suites, rank, world_size, progress)
     with run_lock(run):

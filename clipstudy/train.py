@@ -67,7 +67,7 @@ from tqdm.auto import tqdm
 from clipstudy import __version__, augment, distributed, models, pretrain, tome
 from clipstudy import tokenizer as word_vocab
 from clipstudy.augment import AUGMENTATIONS
-from clipstudy.compute import autocast, resolve_device, resolve_precision
+from clipstudy.compute import autocast, resolve_device, resolve_precision, use_fast_kernels
 from clipstudy.config import ConfigError, to_dict
 from clipstudy.data import DataError, LazyImages, batch_indices, load_pairs, load_suite, load_world_info, to_model_input
 from clipstudy.evaluate import load_templates, zero_shot
@@ -122,6 +122,7 @@ class TrainConfig:
     log_every: int = 10  # steps between metrics.jsonl lines
     curve_every: int = 0  # samples between zero-shot checks on a fixed 1,000-image subset of the world's `id` suite (curve.jsonl); 0 = off
     checkpoint_every: int = 0  # samples between checkpoints; 0 = only at the end
+    keep_optimizer: bool = False  # the final checkpoint keeps the optimizer state too (3x its size with AdamW); checkpoints to resume from always do
     overwrite: bool = False  # replace an existing run folder
 
     def check(self) -> None:
@@ -284,7 +285,8 @@ def _one_ahead(items: Iterator[T]) -> Iterator[T]:
             yield item
 
 
-RESUME_IGNORES = ("out", "overwrite", "threads", "compile", "checkpoint_every", "log_every")  # may change on resume
+# may change on resume (compile may not: compiled random draws, e.g. FLIP's, differ from eager ones)
+RESUME_IGNORES = ("out", "overwrite", "threads", "checkpoint_every", "log_every", "keep_optimizer")
 
 
 class _Decoded(torch.utils.data.Dataset):
@@ -300,20 +302,41 @@ class _Decoded(torch.utils.data.Dataset):
 
 
 def _stream(images: LazyImages, batches: Iterator[np.ndarray], tokens: torch.Tensor, workers: int,
-            device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            device: torch.device, batch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(images, tokens) per batch of row indices, each batch read from disk and decoded in one of
     `workers` DataLoader processes (0: here). In order, so a run is the same with any number of
     workers; rows whose image failed to decode are added to `images.bad`. The workers start by fork
     where the platform has it, also in a run process of `study.train_all` (started by spawn, which
     its loaders would inherit: each worker importing torch again, ~8 s a run on 2 cores)."""
     fork = multiprocessing.get_context("fork") if workers and "fork" in multiprocessing.get_all_start_methods() else None
+    prefetch = _prefetch(workers, batch * images.image_size ** 2 * 3) if workers else None
     loader = torch.utils.data.DataLoader(_Decoded(images), sampler=batches, batch_size=None, num_workers=workers,
-                                         pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
+                                         pin_memory=device.type == "cuda", prefetch_factor=prefetch,
                                          worker_init_fn=_ignore_interrupt if workers else None,
                                          multiprocessing_context=fork)
     for x, rows, bad in loader:
         images.bad.update(bad)
         yield x, tokens[torch.as_tensor(rows)]
+
+
+SHM = "/dev/shm"  # where DataLoader workers hand their batches to the trainer (Linux)
+
+
+def _prefetch(workers: int, batch_bytes: int, shm: str = SHM) -> int:
+    """Batches each DataLoader worker keeps ready: 4, or fewer where shared memory cannot hold
+    workers x that many batches twice over (a container's default /dev/shm is 64 MB, and a
+    worker that overflows it dies with an opaque bus error). ConfigError where not one fits."""
+    try:
+        free = shutil.disk_usage(shm).free
+    except OSError:  # no /dev/shm (macOS): torch shares memory another way
+        return 4
+    for prefetch in (4, 3, 2, 1):
+        if 2 * workers * prefetch * batch_bytes <= free:
+            return prefetch
+    raise ConfigError(f"data_workers={workers} hand batches of {batch_bytes / 2**20:.0f} MiB to the trainer through "
+                      f"{shm}, which has {free / 2**20:.0f} MiB free; it needs at least {2 * workers * batch_bytes / 2**20:.0f} "
+                      f"MiB (2 x workers x one batch): give the container more shared memory (docker run "
+                      f"--shm-size=8g), or lower data_workers or batch_size")
 
 
 def _subset(pairs, path: str):
@@ -406,12 +429,13 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                           f"folder that has one, or use curve_every=0")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    rank, world_size = distributed.setup()
+    rank, world_size = distributed.setup(cfg.device)
     if cfg.batch_size % world_size:
         raise ConfigError(f"batch_size={cfg.batch_size} does not split over {world_size} processes; "
                           f"use a multiple of {world_size}")
     device = distributed.local_device(resolve_device(cfg.device))
     precision = resolve_precision(cfg.precision, device)
+    use_fast_kernels(device)
     if rank == 0:  # before the pool is read: a run that cannot be written is not started
         check_writable(Path(cfg.out).parent, f"train writes the run there ({cfg.out}.partial, then {cfg.out}); "
                                              f"choose another out")
@@ -471,12 +495,16 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
     flops = train_flops(cfg, model, ssl_head, image_size, tokenizer.context_length)
     loss_fn = make_loss(cfg, rank, world_size)
     optimizer = make_optimizer(cfg, trained)
+    channels_last = device.type == "cuda" and not models.is_vit(cfg.model)  # tensor cores read convolutions' NHWC
+    if channels_last:
+        model.visual.to(memory_format=torch.channels_last)
     step_model = torch.compile(model) if cfg.compile else model  # `model` keeps the plain weights
     augment_clip = augment.make(cfg.augment)
     augment_ssl = augment.make("simclr") if ssl_head is not None else None
-    # the augmentations' draws, reproducible per seed (and rank); patch dropout draws from torch's
-    # global generator, which make_model seeded: other ranks draw another stream
-    generator = torch.Generator().manual_seed(cfg.seed + 1_000_003 * rank)
+    # the augmentations' draws, reproducible per seed (and rank), made on the batch's device (a
+    # GPU step then waits on no host draw); patch dropout draws from torch's generator of that
+    # device, which make_model seeded: other ranks draw another stream
+    generator = torch.Generator(device if device.type == "cuda" else "cpu").manual_seed(cfg.seed + 1_000_003 * rank)
     if rank:
         torch.manual_seed(cfg.seed + 1_000_003 * rank)
     writer = rank == 0
@@ -488,10 +516,11 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
         state = resume["resume"]
         if ssl_head is not None:
             ssl_head.load_state_dict(state["ssl_head"])
-        generator.set_state(state["generator"][rank] if rank < len(state["generator"]) else state["generator"][0])
-        torch.set_rng_state(state["torch_rng"])
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        # each rank's own streams (a rank the checkpoint has no state for keeps its fresh seed)
+        for saved, restore in ((state["generator"], generator.set_state), (state["torch_rng"], torch.set_rng_state),
+                               (state.get("cuda_rng"), lambda s: torch.cuda.set_rng_state(s, device))):
+            if (mine := _rank_state(saved, rank)) is not None:
+                restore(mine)
         start_step, rows, curve_rows, seconds_before = resume["step"], state["metrics"], state["curve"], state["seconds"]
         if isinstance(pairs.images, LazyImages):
             pairs.images.bad.update(state.get("decode_failures", []))
@@ -523,11 +552,11 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
     local = slice(rank * cfg.batch_size // world_size, (rank + 1) * cfg.batch_size // world_size)
     batches = (idx[local] for idx in batch_indices(len(pairs), cfg.batch_size, cfg.seed, start=start_step * cfg.batch_size))
     if isinstance(pairs.images, LazyImages):  # read and decoded as drawn, in cfg.data_workers processes
-        data = _stream(pairs.images, batches, pool_tokens, cfg.data_workers, device)
+        data = _stream(pairs.images, batches, pool_tokens, cfg.data_workers, device, local.stop - local.start)
     else:
         data = ((np.asarray(pairs.images[idx]), pool_tokens[torch.from_numpy(idx)]) for idx in batches)
     if device.type == "cuda" and not cfg.data_workers:  # the host would sit idle while kernels run: prepare the next batch then
-        data = _one_ahead(data)
+        data = _one_ahead((torch.from_numpy(x).pin_memory(), t.pin_memory()) for x, t in data)  # pinned: copies overlap
     interrupt = _Interrupt(world_size == 1)  # Ctrl-C stops the loop at a step's end, not mid-step
     try:
         for step in range(start_step + 1, steps + 1):
@@ -536,11 +565,18 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
             for group in optimizer.param_groups:
                 group["lr"] = lr
 
+            crossed = cfg.checkpoint_every and step * cfg.batch_size // cfg.checkpoint_every > samples_seen // cfg.checkpoint_every
+            # reading the loss makes the host wait for the step's kernels: on a GPU only where it is
+            # logged or a checkpoint follows (a non-finite loss then stops the run up to log_every
+            # steps late; no checkpoint is ever written from non-finite weights); on CPU every step
+            read = device.type != "cuda" or step % cfg.log_every == 0 or step == steps or crossed or interrupt.requested
             images, text = next(data)
             # uint8 to the device first: a quarter of the bytes to copy, and on a GPU the float
             # conversion, augmentation and any resize run there
             images = torch.as_tensor(images).to(device, non_blocking=True)  # (B, H, W, 3) uint8
             x = to_model_input(augment_clip(images, generator), image_size)  # (B, 3, S, S)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             t = text.to(device, non_blocking=True)  # (B, context_length)
             with autocast(device, precision):
                 out_dict = step_model(x, t)  # image_features, text_features, logit_scale (all normalised)
@@ -550,9 +586,10 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
                     z = [ssl_head(step_model.encode_image(v)) for v in views]  # (B, ssl dim) each
                     losses["ssl_loss"] = cfg.ssl_scale * ssl_loss(*z, world_size > 1)
                 loss = sum(losses.values())
-            loss_value = distributed.mean(loss, world_size)
-            if not math.isfinite(loss_value):  # stop before the step: the weights and checkpoint stay good
-                raise FloatingPointError(f"loss became {loss_value} at step {step} (lr {lr:.3g}); lower lr")
+            if read:
+                loss_value = distributed.mean(loss, world_size)
+                if not math.isfinite(loss_value):  # stop before the step: the weights and checkpoint stay good
+                    raise FloatingPointError(f"loss became {loss_value} at step {step} (lr {lr:.3g}); lower lr")
 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -583,7 +620,6 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
             if curve and (step * cfg.batch_size // cfg.curve_every > samples_seen // cfg.curve_every or step == steps):
                 curve_rows.append(curve(step * cfg.batch_size))
                 locked_eval_mode(cfg, model)  # the probe puts the whole model back in train mode
-            crossed = cfg.checkpoint_every and step * cfg.batch_size // cfg.checkpoint_every > samples_seen // cfg.checkpoint_every
             stop = interrupt.requested and step < steps
             if (crossed or (stop and cfg.checkpoint_every)) and step < steps:
                 _check_finite(model, step, lr)  # on every rank: they hold the same weights and stop together
@@ -670,16 +706,28 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
 def _resume_state(ssl_head, generator: torch.Generator, device: torch.device, rows: list[dict],
                   curve_rows: list[dict], seconds: float, world_size: int) -> dict:
     """What a checkpoint needs beyond the weights and optimizer to resume exactly: the RNG states
-    (augmentation draws of every rank, torch's for patch dropout), the metrics logged so far, the
-    time spent. The data position is the step: the batch order is a function of seed and step."""
-    generators = [generator.get_state()]
-    if world_size > 1:  # each rank draws its own augmentations
-        generators = [None] * world_size
-        torch.distributed.all_gather_object(generators, generator.get_state())
-    return {"generator": generators, "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+    of every rank (augmentation draws; torch's CPU and CUDA generators, for patch dropout), the
+    metrics logged so far, the time spent. The data position is the step: the batch order is a
+    function of seed and step."""
+    def every_rank(state):  # each rank draws its own streams: a list, one per rank
+        if world_size == 1:
+            return [state]
+        states = [None] * world_size
+        torch.distributed.all_gather_object(states, state)
+        return states
+
+    return {"generator": every_rank(generator.get_state()), "torch_rng": every_rank(torch.get_rng_state()),
+            "cuda_rng": every_rank(torch.cuda.get_rng_state(device) if device.type == "cuda" else None),
             "ssl_head": ssl_head.state_dict() if ssl_head is not None else None,
             "metrics": list(rows), "curve": list(curve_rows), "seconds": round(seconds, 3)}
+
+
+def _rank_state(saved, rank: int):
+    """This rank's entry of a checkpoint's per-rank RNG states, or None where it has none (a
+    checkpoint of fewer ranks; before per-rank states a single state was rank 0's)."""
+    if not isinstance(saved, list):
+        return saved if rank == 0 else None
+    return saved[rank] if rank < len(saved) else None
 
 
 CURVE_IMAGES = 1_000  # evenly spaced images of the `id` suite: standard error ~1.5 points at 50%
@@ -716,8 +764,9 @@ def _curve_probe(cfg: TrainConfig, run: Path, model, tokenizer, device, precisio
 def _save(run: Path, model, cfg: TrainConfig, image_size: int, optimizer, step: int, overrides: dict,
           resume: dict | None = None) -> None:
     """Write the checkpoint (atomically: a kill leaves the previous one whole)."""
-    extra = {"step": step, "samples": step * cfg.batch_size, "train_config": to_dict(cfg),
-             "optimizer": optimizer.state_dict()}
+    extra = {"step": step, "samples": step * cfg.batch_size, "train_config": to_dict(cfg)}
+    if resume is not None or cfg.keep_optimizer:  # a final checkpoint is weights only unless asked
+        extra["optimizer"] = optimizer.state_dict()
     if resume is not None:
         extra["resume"] = resume
     models.save_checkpoint(run / "checkpoint.pt", model, cfg.model, image_size, overrides=overrides, extra=extra)
