@@ -5,8 +5,10 @@ and resume on the GPU, evaluation on cuda against cpu, one torchrun process on c
 numbers are for benchmarks/gpu_check.sh, which times the same paths at full size."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,23 +21,31 @@ from test_reliability import ENV, _kill_at, _rows, _torchrun, _train_args
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: make test-gpu")
 
 
+@pytest.fixture(scope="module")
+def world(request) -> Path:
+    """$CLIPSTUDY_TEST_WORLD, a world built elsewhere (a GPU machine without the emoji art packages:
+    benchmarks/gpu_check.sh), else the suite's tiny world. Read-only."""
+    given = os.environ.get("CLIPSTUDY_TEST_WORLD")
+    return Path(given) if given else request.getfixturevalue("tiny_world")
+
+
 def _cfg(world, out, **fields) -> TrainConfig:
     return TrainConfig(data=str(world), out=str(out), model="vit-ti-8", samples=64 * 30, batch_size=64, warmup=0,
                        device="cuda", log_every=5, **fields)
 
 
-def test_every_strategy_trains_on_cuda(tiny_world, tmp_path):
+def test_every_strategy_trains_on_cuda(world, tmp_path):
     for name, fields in {"flip-aug-tome-siglip": dict(patch_dropout=0.5, augment="stacked_randaugment", tome_r=2,
                                                       loss="siglip"),
                          "slip": dict(ssl_scale=1.0, augment="crop_flip")}.items():
-        summary = train(_cfg(tiny_world, tmp_path / name, **fields), progress=False)
+        summary = train(_cfg(world, tmp_path / name, **fields), progress=False)
         assert torch.isfinite(torch.tensor(summary["final_loss"])), name
 
 
-def test_a_killed_cuda_run_resumes_to_the_same_curve_within_rounding(tiny_world, tmp_path):
+def test_a_killed_cuda_run_resumes_to_the_same_curve_within_rounding(world, tmp_path):
     """Bit-identical on CPU (tests/test_reliability.py); on a GPU, kernels that add in a varying
     order (atomics in backward) leave rounding-sized differences."""
-    args = lambda out: _train_args(tiny_world, out, "--device", "cuda", "--patch-dropout", "0.5", "--augment",  # noqa: E731
+    args = lambda out: _train_args(world, out, "--device", "cuda", "--patch-dropout", "0.5", "--augment",  # noqa: E731
                                    "stacked_randaugment", "--checkpoint-every", "640")
     subprocess.run([sys.executable, "-m", "clipstudy", *args(tmp_path / "whole")], env=ENV, check=True,
                    capture_output=True, timeout=300)
@@ -47,15 +57,15 @@ def test_a_killed_cuda_run_resumes_to_the_same_curve_within_rounding(tiny_world,
     assert len(whole) == len(again) and max(abs(a["loss"] - b["loss"]) for a, b in zip(whole, again)) < 0.05
 
 
-def test_evaluation_on_cuda_matches_cpu_within_bf16_rounding(tiny_world, tmp_path):
-    train(_cfg(tiny_world, tmp_path / "run"), progress=False)
-    cuda = evaluate_run(tmp_path / "run", tiny_world, ["id", "retrieval"], progress=False, device="cuda")
-    cpu = evaluate_run(tmp_path / "run", tiny_world, ["id", "retrieval"], progress=False, device="cpu")
+def test_evaluation_on_cuda_matches_cpu_within_bf16_rounding(world, tmp_path):
+    train(_cfg(world, tmp_path / "run"), progress=False)
+    cuda = evaluate_run(tmp_path / "run", world, ["id", "retrieval"], progress=False, device="cuda")
+    cpu = evaluate_run(tmp_path / "run", world, ["id", "retrieval"], progress=False, device="cpu")
     assert cuda.keys() == cpu.keys()
     assert max(abs(cuda[k] - cpu[k]) for k in cpu) < 0.05, {k: (cuda[k], cpu[k]) for k in cpu}
 
 
-def test_torchrun_trains_on_cuda(tiny_world, tmp_path):
-    subprocess.run(_torchrun(1, _train_args(tiny_world, tmp_path / "one", "--device", "cuda")), env=ENV, check=True,
+def test_torchrun_trains_on_cuda(world, tmp_path):
+    subprocess.run(_torchrun(1, _train_args(world, tmp_path / "one", "--device", "cuda")), env=ENV, check=True,
                    capture_output=True, timeout=300)
     assert json.loads((tmp_path / "one" / "config.json").read_text())["device"] == "cuda:0"
