@@ -9,9 +9,12 @@
 Layout: NHWC in and out, as the pool and `clipstudy.data.to_model_input` hold images (a numpy
 array is taken too; a tensor comes back). Internally the batch is an NCHW view for
 torchvision.transforms.v2.functional. The generator is the only randomness (the global RNG is
-not touched): every draw is made on the CPU with it, so pass a CPU generator; the image ops run
-on the images' device. A generator carried across steps reproduces a whole run; for an exact
-resume, save its `get_state()` with the checkpoint or seed one per step from (seed, step).
+not touched): every draw is made with it, on its device, and the image ops run on the images'
+device. Give a generator on the images' device (the trainer does): on a GPU no draw is copied from the host; what still waits is the
+grouping of images by op (RandAugment's ops take a Python magnitude; colour jitter indexes the
+images that drew each op), a few waits per batch against ~60 blocking copies before. A
+generator carried across steps reproduces a whole run; for an exact resume, save its
+`get_state()` with the checkpoint or seed one per step from (seed, step).
 "none" returns the input's data without a copy; the other pipelines never write into it.
 
 A v2 transform on a batch draws one set of parameters for all its images; here each image gets
@@ -54,8 +57,13 @@ AUGMENTATIONS = {
 }
 
 
+def _rand(shape, g: torch.Generator) -> torch.Tensor:
+    """Uniform [0, 1) draws on the generator's device."""
+    return torch.rand(shape, generator=g, device=g.device)
+
+
 def _uniform(shape, lo: float, hi: float, g: torch.Generator) -> torch.Tensor:
-    return torch.rand(shape, generator=g) * (hi - lo) + lo
+    return _rand(shape, g) * (hi - lo) + lo
 
 
 def _float(x: torch.Tensor) -> torch.Tensor:
@@ -75,18 +83,18 @@ def resized_crop_flip(x, g, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip_p=0.5)
     has = ok.any(1)
     cw = torch.where(has, cw.gather(1, first)[:, 0], float(w))
     ch = torch.where(has, ch.gather(1, first)[:, 0], float(h))
-    j = (torch.rand(b, generator=g) * (w - cw + 1)).floor()  # torch.randint(0, w - cw + 1)
-    i = (torch.rand(b, generator=g) * (h - ch + 1)).floor()
-    flip = torch.rand(b, generator=g) < flip_p
+    j = (_rand(b, g) * (w - cw + 1)).floor()  # torch.randint(0, w - cw + 1)
+    i = (_rand(b, g) * (h - ch + 1)).floor()
+    flip = _rand(b, g) < flip_p
     # output pixel centre u -> input x = j + (u + .5) * cw / w - .5, in grid_sample's [-1, 1]
     # units (align_corners=False): gx = a * xn + c with a = cw / w, c = (2j + cw) / w - 1
-    theta = torch.zeros(b, 2, 3)
+    theta = torch.zeros(b, 2, 3, device=g.device)
     theta[:, 0, 0] = torch.where(flip, -cw / w, cw / w)
     theta[:, 0, 2] = (2 * j + cw) / w - 1
     theta[:, 1, 1] = ch / h
     theta[:, 1, 2] = (2 * i + ch) / h - 1
     x = _float(x)
-    grid = nnf.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
+    grid = nnf.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)  # .to: no-op where g is on x's device
     # keep samples inside the box (between its edge pixels' centres): crop-then-resize clamps
     # at the crop's edge, so pixels outside the box must not bleed in
     lo = torch.stack([(2 * j + 1) / w - 1, (2 * i + 1) / h - 1], 1).view(b, 1, 1, 2).to(x.device)
@@ -127,8 +135,8 @@ def color_jitter(x, g, strength=(0.4, 0.4, 0.4, 0.1), p=0.8) -> torch.Tensor:
     br, co, sa, hu = strength
     f = torch.stack([_uniform(b, 1 - br, 1 + br, g), _uniform(b, 1 - co, 1 + co, g),
                      _uniform(b, 1 - sa, 1 + sa, g), _uniform(b, -hu, hu, g)], 1).to(x.device)
-    order = torch.rand(b, 4, generator=g).argsort(1)
-    on = torch.rand(b, generator=g) < p
+    order = _rand((b, 4), g).argsort(1)
+    on = _rand(b, g) < p
     ops = [lambda y, k: y * k,
            lambda y, k: y * k + (1 - k) * _gray(y).mean((1, 2, 3), keepdim=True),
            lambda y, k: y * k + (1 - k) * _gray(y),
@@ -145,7 +153,7 @@ def color_jitter(x, g, strength=(0.4, 0.4, 0.4, 0.1), p=0.8) -> torch.Tensor:
 def grayscale(x, g, p=0.2) -> torch.Tensor:
     """float NCHW: RandomGrayscale(p) per image (three equal channels, as v2)."""
     x = _float(x)
-    on = (torch.rand(x.shape[0], generator=g) < p).float().view(-1, 1, 1, 1).to(x.device)
+    on = (_rand(x.shape[0], g) < p).float().view(-1, 1, 1, 1).to(x.device)
     return x + on * (_gray(x) - x)  # not torch.where: slow on CPU
 
 
@@ -154,9 +162,9 @@ def gaussian_blur(x, g, sigma=(0.1, 2.0), p=0.5, kernel=3) -> torch.Tensor:
     on a random fraction p; the rest get the kernel [0, 1, 0], i.e. stay as they are."""
     x, (b, c, h, w) = _float(x), x.shape
     s = _uniform(b, *sigma, g)
-    d = torch.arange(kernel) - kernel // 2
+    d = torch.arange(kernel, device=g.device) - kernel // 2
     k = torch.exp(-(d**2) / (2 * s[:, None] ** 2))
-    k = torch.where((torch.rand(b, generator=g) < p)[:, None], k / k.sum(1, keepdim=True), (d == 0).float())
+    k = torch.where((_rand(b, g) < p)[:, None], k / k.sum(1, keepdim=True), (d == 0).float())
     k = k.repeat_interleave(c, 0).to(x)  # one kernel per (image, channel): a grouped conv
     y = nnf.pad(x.reshape(1, b * c, h, w), [kernel // 2] * 4, mode="reflect")
     y = nnf.conv2d(y, k.view(b * c, 1, 1, kernel), groups=b * c)
@@ -190,13 +198,13 @@ def randaugment(x, g, num_ops=2, magnitude=9, bins=31) -> torch.Tensor:
     space = v2.RandAugment._AUGMENTATION_SPACE  # torchvision's ops and magnitude bins, so ours match
     names = list(space)
     mags = [0.0 if (m := fn(bins, h, w)) is None else float(m[magnitude]) for fn, _ in space.values()]
-    signed = torch.tensor([s for _, s in space.values()])
+    signed = torch.tensor([s for _, s in space.values()], device=g.device)
     x = x.clone()
     for _ in range(num_ops):
-        op = torch.randint(len(names), (b,), generator=g)
-        neg = (torch.rand(b, generator=g) <= 0.5) & signed[op]  # v2: rand <= 0.5 flips the sign
+        op = torch.randint(len(names), (b,), generator=g, device=g.device)
+        neg = (_rand(b, g) <= 0.5) & signed[op]  # v2: rand <= 0.5 flips the sign
         key = op * 2 + neg
-        for k in key.unique().tolist():
+        for k in key.unique().tolist():  # the ops take a Python magnitude: one wait on a GPU
             if names[k // 2] == "Identity":
                 continue
             idx = (key == k).nonzero()[:, 0].to(x.device)
