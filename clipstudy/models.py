@@ -303,10 +303,35 @@ def model_config(name: str, image_size: int = 32, **overrides: Any) -> dict:
     return cfg
 
 
+class PatchDropout(open_clip.transformer.PatchDropout):
+    """open_clip's FLIP patch dropout (each image keeps a random (1 - prob) of its patch tokens,
+    the class token always), with its draw and indices on the tokens' device: open_clip's draws
+    on the CPU and indexes a GPU tensor with CPU indices, a copy and a wait every step. On CPU the
+    same draw from the same generator: the same patches as open_clip's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.prob == 0.0:
+            return x
+        cls_tokens, x = (x[:, :1], x[:, 1:]) if self.exclude_first_token else (None, x)
+        batch, tokens = x.shape[:2]
+        keep = torch.randn(batch, tokens, device=x.device).topk(max(1, int(tokens * (1 - self.prob))), dim=-1).indices
+        x = x[torch.arange(batch, device=x.device)[:, None], keep]
+        return x if cls_tokens is None else torch.cat((cls_tokens, x), dim=1)
+
+
 def build_model(cfg: dict) -> open_clip.CLIP:
-    """An open_clip CLIP from a config dict (registering its timm tower if needed). Its forward
-    returns a named dict (image_features, text_features, logit_scale[, logit_bias]) that
-    open_clip's losses take as `loss(**out, output_dict=True)`."""
+    """An open_clip CLIP from a config dict (registering its timm tower if needed), FLIP's patch
+    dropout drawing on the model's device (`PatchDropout`). Its forward returns a named dict
+    (image_features, text_features, logit_scale[, logit_bias]) that open_clip's losses take as
+    `loss(**out, output_dict=True)`."""
+    model = _build_model(cfg)
+    dropout = getattr(model.visual, "patch_dropout", None)
+    if isinstance(dropout, open_clip.transformer.PatchDropout):
+        model.visual.patch_dropout = PatchDropout(dropout.prob, dropout.exclude_first_token)
+    return model
+
+
+def _build_model(cfg: dict) -> open_clip.CLIP:
     timm_name = cfg["vision_cfg"].get("timm_model_name")
     if timm_name and not timm.is_model(timm_name) and _timm_base(timm_name):
         _register_timm_tower(_timm_base(timm_name), int(cfg["vision_cfg"]["image_size"]))

@@ -143,3 +143,20 @@ def test_checkpoint_name_carries_overrides_and_save_checks_the_model(tmp_path):
         models.save_checkpoint(tmp_path / "x.pt", model, "vit-ti-8", 32, extra={"state_dict": {}})
     with pytest.raises(ConfigError, match="plain data"):
         models.save_checkpoint(tmp_path / "x.pt", model, "vit-ti-8", 32, extra={"when": object()})
+
+
+def test_flip_draws_its_patches_on_the_tokens_device_and_keeps_open_clips_choice(monkeypatch):
+    """open_clip's PatchDropout draws on the CPU and indexes a GPU tensor with CPU indices (a copy
+    and a wait every step); ours draws where the tokens are, the same patches on CPU."""
+    model = models.create_model("vit-ti-8", image_size=32, patch_dropout=0.5).train()
+    assert isinstance(model.visual.patch_dropout, models.PatchDropout)
+    x = torch.randn(4, 17, 8)
+    torch.manual_seed(0)
+    theirs = open_clip.transformer.PatchDropout(0.5)(x)
+    torch.manual_seed(0)
+    assert torch.equal(model.visual.patch_dropout(x), theirs)
+    devices = []
+    real = torch.randn
+    monkeypatch.setattr(torch, "randn", lambda *a, **kw: devices.append(kw.get("device")) or real(*a, **kw))
+    model.visual.patch_dropout(x)
+    assert devices == [x.device]
