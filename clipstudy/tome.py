@@ -37,7 +37,7 @@ from torch.utils.checkpoint import checkpoint
 from clipstudy import models
 from clipstudy.config import ConfigError
 
-__all__ = ["apply", "schedule", "decreasing", "bipartite_soft_matching", "attention", "merge_block"]
+__all__ = ["apply", "schedule", "decreasing", "bipartite_soft_matching", "add_at", "attention", "merge_block"]
 
 
 def bipartite_soft_matching(metric: torch.Tensor, r: int, protect_cls: bool = True):
@@ -63,12 +63,24 @@ def bipartite_soft_matching(metric: torch.Tensor, r: int, protect_cls: bool = Tr
         dtype = x.dtype
         xs = torch.cat([x * size[..., None], size[..., None]], dim=-1).to(torch.promote_types(dtype, size.dtype))
         a, b = xs[:, ::2], xs[:, 1::2]
-        b = b.scatter_add(1, dst[..., None].expand(-1, -1, xs.shape[-1]), pick(a, src))
-        out = torch.cat([pick(a, kept), b], dim=1)
-        size = out[..., -1]
+        out = torch.cat([pick(a, kept), add_at(b, dst, pick(a, src))], dim=1)
+        # sizes count patches: constants for autograd (a size carrying a gradient made the
+        # attention mask need one, which sends SDPA to its slow paths)
+        size = out[..., -1].detach()
         return (out[..., :-1] / size[..., None]).to(dtype), size
 
     return merge
+
+
+def add_at(b: torch.Tensor, dst: torch.Tensor, values: torch.Tensor, one_hot: bool | None = None) -> torch.Tensor:
+    """b (B, Nb, C) with values (B, r, C) added at rows dst (B, r). scatter_add on CPU; on CUDA
+    (`one_hot` None: as the tensors' device) a one-hot product in float32, as scatter_add adds
+    there with atomics in a varying order, so two runs of one seed would differ in rounding."""
+    if not (b.is_cuda if one_hot is None else one_hot):
+        return b.scatter_add(1, dst[..., None].expand(-1, -1, b.shape[-1]), values)
+    with torch.autocast(b.device.type, enabled=False):
+        where = F.one_hot(dst, b.shape[1]).to(torch.float32).transpose(1, 2)  # (B, Nb, r)
+        return (b.float() + where @ values.float()).to(b.dtype)
 
 
 def attention(attn: torch.nn.MultiheadAttention, x: torch.Tensor, size: torch.Tensor):

@@ -145,3 +145,23 @@ def test_state_dict_is_unchanged_and_round_trips(model, images):
     fresh.load_state_dict(torch.load(buffer, weights_only=True))
     with torch.no_grad():
         torch.testing.assert_close(fresh.encode_image(images), model.encode_image(images))
+
+
+def test_token_sizes_carry_no_gradient_so_the_attention_mask_is_a_constant(monkeypatch):
+    """A mask that needs a gradient sends SDPA to its slow paths (and a rarely used mask-gradient
+    kernel on GPUs); sizes count patches and need none."""
+    model = tome.apply(models.create_model("vit-ti-8", image_size=32), 2).train()
+    masks = []
+    real = tome.F.scaled_dot_product_attention
+    monkeypatch.setattr(tome.F, "scaled_dot_product_attention", lambda *a, **kw: masks.append(kw["attn_mask"]) or real(*a, **kw))
+    model.encode_image(torch.randn(2, 3, 32, 32)).sum().backward()
+    assert masks and not any(m.requires_grad for m in masks)
+
+
+def test_the_deterministic_merge_sum_equals_scatter_add():
+    """On CUDA merged tokens are summed by a one-hot product (scatter_add's atomics add in a
+    varying order); it is the same sum."""
+    g = torch.Generator().manual_seed(0)
+    b, values = torch.randn(3, 8, 5, generator=g), torch.randn(3, 4, 5, generator=g)
+    dst = torch.randint(8, (3, 4), generator=g)
+    assert torch.allclose(tome.add_at(b, dst, values, one_hot=True), tome.add_at(b, dst, values, one_hot=False), atol=1e-6)
