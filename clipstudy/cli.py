@@ -183,8 +183,8 @@ def _eval(args) -> int:
         hint = f" ({partial} exists: that run did not finish)" if partial.exists() else ""
         raise DataError(f"--run {run} does not exist, so there is no checkpoint to evaluate{hint}; "
                         "give a run folder that `train` wrote")
-    if args.batch_size < 1:
-        raise C.ConfigError(f"--batch-size={args.batch_size} is out of range; use --batch-size >= 1")
+    if args.batch_size < 0:
+        raise C.ConfigError(f"--batch-size={args.batch_size} is out of range; use --batch-size >= 1 (or 0: 256 on CPU, 1024 on a GPU)")
     trained = _run_config(run)
     if args.device:
         resolve_device(args.device)
@@ -203,7 +203,7 @@ def _eval(args) -> int:
     if unknown:
         raise C.ConfigError(f"--suites {unknown} are not suites of {world}; valid suites: {valid}")
     result = evaluate_run(run, Path(args.world) if args.world else None, suites=suites,
-                          batch_size=args.batch_size, progress=not args.quiet, device=args.device or None)
+                          batch_size=args.batch_size or None, progress=not args.quiet, device=args.device or None)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--run", required=True, help="run folder (holds checkpoint.pt)")
     ev.add_argument("--world", default=None, help="world folder (default: the run's training data)")
     ev.add_argument("--suites", default=None, help="comma-separated suite names (default: all)")
-    ev.add_argument("--batch-size", type=int, default=256, help="images or captions per forward pass (>= 1)")
+    ev.add_argument("--batch-size", type=int, default=0, help="images or captions per forward pass (>= 1; default: 256 on CPU, 1024 on a GPU)")
     ev.add_argument("--device", default="", help="auto | cpu | cuda | cuda:<n> | mps (default: the run's training device)")
     ev.set_defaults(func=_eval)
 

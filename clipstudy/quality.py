@@ -99,7 +99,7 @@ def scores(reference: str | Path, data: str | Path, batch_size: int = 512, progr
         image = image_features(model, pairs.images, batch_size, device, progress=progress, precision=precision,
                                mean=mean, std=std)
         text = text_features(model, tokenizer, pairs.captions, batch_size, device, precision)
-        out = (image * text).sum(dim=1).numpy().astype(np.float32)
+        out = (image * text).sum(dim=1).cpu().numpy().astype(np.float32)
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(cache.name + ".tmp.npy")
         np.save(tmp, out)

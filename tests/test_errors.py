@@ -117,7 +117,7 @@ def run(world, tmp_path, checkpoint):
 
 
 @pytest.mark.parametrize("args, names", [
-    (["--batch-size", "0"], ["--batch-size=0", ">= 1"]),
+    (["--batch-size", "-1"], ["--batch-size=-1", ">= 1"]),
     (["--suites", "id,nope"], ["--suites ['nope']", "valid suites: ['id', "]),
     (["--world", "{missing}"], ["--world", "does not exist"]),
     (["--device", "tpu"], ["device='tpu'", "auto, cpu, cuda"]),
