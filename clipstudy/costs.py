@@ -48,10 +48,17 @@ def real_costs(pool: int = REAL_POOL, results_dir: str | Path = "benchmarks/resu
     results = Path(results_dir)
     gpu = json.loads((results / "mfu-gpu.json").read_text())
     decode = json.loads((results / "stream-cpu.json").read_text())
-    gflop_s = {r["model"]: r["achieved_gflop_s"] for r in gpu["rows"] if r["precision"] == "bf16"}
-    fallback = float(np.median(list(gflop_s.values())))
+    # the row of the run's own mode: compiled runs go ~1.7x faster (vit-b-8), so pricing an eager
+    # run from the compiled row (the last one per model) understated its hours
+    measured = {(r["model"], r.get("compile", False)): r["achieved_gflop_s"] for r in gpu["rows"] if r["precision"] == "bf16"}
+    eager = {model: v for (model, compiled), v in measured.items() if not compiled}
+    fallback = float(np.median(list(eager.values())))
     per_process = decode["samples_per_s"]["decode"]
     flops: dict[str, float] = {}
+    params: dict[str, int] = {}
+
+    def gflop_s(cfg: TrainConfig) -> float:
+        return measured.get((cfg.model, cfg.compile)) or eager.get(cfg.model) or fallback
 
     def train_gflops(cfg: TrainConfig) -> float:
         key = json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("seed", "samples", "data_limit")},
@@ -64,6 +71,7 @@ def real_costs(pool: int = REAL_POOL, results_dir: str | Path = "benchmarks/resu
             model = make_model(bare, cfg.image_size, overrides, torch.device("cpu"))
             head = make_ssl_head(cfg) if cfg.ssl_scale else None
             flops[key] = train_flops(cfg, model, head, cfg.image_size, tokenizer.context_length)["train_gflops"]
+            params[cfg.model] = sum(p.numel() for p in model.parameters())
         return flops[key]
 
     grids = {PAGES[name]: [from_dict(TrainConfig, {**point, "seed": seed})
@@ -80,17 +88,21 @@ def real_costs(pool: int = REAL_POOL, results_dir: str | Path = "benchmarks/resu
                                     for r in quality_runs(q, pool)]
     rows = []
     for name, cfgs in sorted(grids.items()):
-        hours = samples = pflops = 0.0
+        hours = samples = pflops = disk = 0.0
         for cfg in cfgs:
             g = train_gflops(cfg)
-            rate = min(gflop_s.get(cfg.model, fallback) / g, per_process * max(cfg.data_workers, 1))
+            rate = min(gflop_s(cfg) / g, per_process * max(cfg.data_workers, 1))
             hours += cfg.samples / rate / 3600
             samples += cfg.samples
             pflops += cfg.samples * g / 1e6
+            disk += params[cfg.model] * 4 * (3 if cfg.keep_optimizer else 1) / 1e9  # fp32 weights (+ AdamW's two moments)
         rows.append({"chapter": name, "runs": len(cfgs), "samples seen (M)": round(samples / 1e6, 1),
-                     "train PFLOPs": round(pflops, 1), "GPU-hours": round(hours, 1)})
+                     "train PFLOPs": round(pflops, 1), "GPU-hours": round(hours, 1),
+                     "checkpoints (GB)": round(disk, 1)})
     basis = (f"Measured: the training rate of each tower on an {gpu['machine']} at {gpu['image_size']} px, batch "
              f"{gpu['batch']} (benchmarks/results/mfu-gpu.json); {per_process:,.0f} JPEGs/s decoded and resized to "
-             f"{decode['image_size']} px by one process of {decode['machine']} (benchmarks/results/stream-cpu.json). "
-             f"Pool: {pool:,} pairs.")
+             f"{decode['image_size']} px by one process of {decode['machine']} (benchmarks/results/stream-cpu.json); "
+             f"each run at the rate of its own mode (eager, or compiled where it compiles; a tower without a row: "
+             f"the towers' median). Pool: {pool:,} pairs. Checkpoints: each run's final one, fp32 weights only "
+             f"(`keep_optimizer` triples it), besides the shards and the resumable checkpoint of the run in progress.")
     return pd.DataFrame(rows), basis

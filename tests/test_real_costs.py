@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from clipstudy import cli, costs, prose, study
+from clipstudy import cli, costs, models, prose, study
 from clipstudy.chapters import CHAPTERS
 
 
@@ -54,3 +54,20 @@ def test_book_run_passes_parameters_only_to_notebooks_that_declare_them(capsys):
     assert cli.main(["book", "run", "--only", "95_real_data", "--param", "nope=1", "--no-html"]) == 2
     assert "'nope'" in capsys.readouterr().err
     assert cli.main(["book", "run", "--only", "95_real_data", "--param", "novalue", "--no-html"]) == 2
+
+
+def test_an_eager_run_is_priced_from_the_eager_row_and_final_checkpoints_are_weights_only(tmp_path):
+    """mfu-gpu.json holds vit-b-16 eager and compiled (the last row of a model won before, so eager
+    runs were priced at the compiled rate)."""
+    results = measurements(tmp_path, gflop_s=100.0, decode=1e12)
+    record = json.loads((results / "mfu-gpu.json").read_text())
+    record["rows"] = [{**record["rows"][0], "compile": False},
+                      {**record["rows"][0], "compile": True, "achieved_gflop_s": 1e6}]
+    (results / "mfu-gpu.json").write_text(json.dumps(record))
+    eager, _ = costs.real_costs(pool=2_800_000, results_dir=results, pages=["10_data_quantity"])
+    slow, _ = costs.real_costs(pool=2_800_000, results_dir=measurements(tmp_path, 100.0, 1e12), pages=["10_data_quantity"])
+    row = eager.set_index("chapter").loc["10_data_quantity"]
+    assert row["GPU-hours"] == slow.set_index("chapter").loc["10_data_quantity"]["GPU-hours"]
+    tower = models.create_model("vit-b-16", image_size=64, context_length=32)  # open_clip's BPE, as the real grid
+    weights = sum(p.numel() for p in tower.parameters()) * 4 / 1e9
+    assert row["checkpoints (GB)"] == pytest.approx(27 * weights, abs=0.1)
