@@ -14,7 +14,7 @@
 #   2. tests/test_gpu.py (make test-gpu) on the 64 px world
 #   3. benchmarks/gpu_check.py: SLIP killed and resumed, eval cuda vs cpu and on 1,021 classes,
 #      torchrun on cuda, vit-b-16 with SigLIP + FLIP + ToMe + Stacked RandAugment (eager, compiled)
-#   4. benchmarks/mfu.py: vit-b-16 and vit-b-8 at 64 px, batch 1024, bf16, eager and compiled
+#   4. benchmarks/mfu.py: vit-b-16 (eager, compiled) and vit-b-8 (eager) at 64 px, batch 1024, bf16
 #   5. one notebook end to end on cuda (10_data_quantity at the smoke profile on the 64 px world)
 # OUT gets gpu-check.log, gpu-check-gpu.json, mfu-gpu.json and the executed notebook.
 set -uo pipefail
@@ -53,14 +53,14 @@ run)
     local rc=$?
     echo "=== $name: exit $rc after $((SECONDS - start)) s" | tee -a "$LOG"
   }
-  step machine 60 sh -c 'nvidia-smi -L; python3 -c "import torch, open_clip, clipstudy; print(torch.__version__, open_clip.__version__, torch.cuda.get_device_name())"'
-  step cpu-guard 120 python3 -m pytest -q -p no:cacheprovider tests/test_device_paths.py \
+  step machine 40 sh -c 'nvidia-smi -L; python3 -c "import torch, open_clip, clipstudy; print(torch.__version__, open_clip.__version__, torch.cuda.get_device_name())"'
+  step cpu-guard 60 python3 -m pytest -q -p no:cacheprovider tests/test_device_paths.py \
     -k "nccl or gloo or random_state or shared_memory or precision or hides"
-  step test-gpu 240 env CLIPSTUDY_TEST_GPU=1 CLIPSTUDY_TEST_WORLD=$W python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py
-  step gpu-check 300 sh -c "cd benchmarks && python3 gpu_check.py --world $W --world-1021 /tmp/gw/w1021 --out $OUT"
-  step mfu 240 sh -c "cd benchmarks && python3 mfu.py --models vit-b-16,vit-b-8 --image-size 64 --batch 1024 \
-    --precisions bf16 --steps 60 --skip 2 --log-every 10 --compile vit-b-16,vit-b-8 --world $W --out $OUT"
-  step notebook 180 python3 -m papermill -k python3 --no-progress-bar notebooks/10_data_quantity.ipynb \
+  step test-gpu 120 env CLIPSTUDY_TEST_GPU=1 CLIPSTUDY_TEST_WORLD=$W python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py
+  step gpu-check 200 sh -c "cd benchmarks && python3 gpu_check.py --world $W --world-1021 /tmp/gw/w1021 --out $OUT"
+  step mfu 120 sh -c "cd benchmarks && python3 mfu.py --models vit-b-16,vit-b-8 --image-size 64 --batch 1024 \
+    --precisions bf16 --steps 60 --skip 2 --log-every 10 --compile vit-b-16 --world $W --out $OUT"
+  step notebook 100 python3 -m papermill -k python3 --no-progress-bar notebooks/10_data_quantity.ipynb \
     "$OUT/10_data_quantity-cuda.ipynb" -p profile smoke -p study_world $W -p runs_dir /tmp/nb-runs
   grep "^=== .*: exit" "$LOG"
   ;;
