@@ -40,8 +40,9 @@ def setup(device: torch.device | str = "auto") -> tuple[int, int]:
 def local_device(device: torch.device) -> torch.device:
     """This process's device: under torchrun, GPU number LOCAL_RANK of the node, made current
     (collectives and `torch.cuda.current_device()` then use it)."""
-    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
-        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    if device.type == "cuda" and device.index is None:  # set_device needs an index
+        local = os.environ.get("LOCAL_RANK")
+        device = torch.device("cuda", int(local) if local is not None else torch.cuda.current_device())
     if device.type == "cuda":
         torch.cuda.set_device(device)
     return device
