@@ -43,8 +43,10 @@ def test_every_strategy_trains_on_cuda(world, tmp_path):
 
 
 def test_a_killed_cuda_run_resumes_to_the_same_curve_within_rounding(world, tmp_path):
-    """Bit-identical on CPU (tests/test_reliability.py); on a GPU, kernels that add in a varying
-    order (atomics in backward) leave rounding-sized differences."""
+    """Bit-identical on CPU (tests/test_reliability.py). On a GPU, kernels that add in a varying
+    order make two uninterrupted runs differ too: SLIP at vit-b-16, batch 1024, 40 steps, loss ~13.5,
+    differed by up to 0.22 run to run and 0.29 resumed (benchmarks/results/gpu-check-gpu.json), so
+    this checks the resume works on the GPU (CUDA generator states restored) and stays near."""
     args = lambda out: _train_args(world, out, "--device", "cuda", "--patch-dropout", "0.5", "--augment",  # noqa: E731
                                    "stacked_randaugment", "--checkpoint-every", "640")
     subprocess.run([sys.executable, "-m", "clipstudy", *args(tmp_path / "whole")], env=ENV, check=True,
@@ -54,7 +56,7 @@ def test_a_killed_cuda_run_resumes_to_the_same_curve_within_rounding(world, tmp_
                    capture_output=True, timeout=300)
     assert json.loads((tmp_path / "again" / "config.json").read_text())["resumed_from_step"] > 0
     whole, again = _rows(tmp_path / "whole"), _rows(tmp_path / "again")
-    assert len(whole) == len(again) and max(abs(a["loss"] - b["loss"]) for a, b in zip(whole, again)) < 0.05
+    assert len(whole) == len(again) and max(abs(a["loss"] - b["loss"]) for a, b in zip(whole, again)) < 0.5
 
 
 def test_evaluation_on_cuda_matches_cpu_within_bf16_rounding(world, tmp_path):
@@ -62,7 +64,8 @@ def test_evaluation_on_cuda_matches_cpu_within_bf16_rounding(world, tmp_path):
     cuda = evaluate_run(tmp_path / "run", world, ["id", "retrieval"], progress=False, device="cuda")
     cpu = evaluate_run(tmp_path / "run", world, ["id", "retrieval"], progress=False, device="cpu")
     assert cuda.keys() == cpu.keys()
-    assert max(abs(cuda[k] - cpu[k]) for k in cpu) < 0.05, {k: (cuda[k], cpu[k]) for k in cpu}
+    metrics = [k for k in cpu if "seconds" not in k]
+    assert max(abs(cuda[k] - cpu[k]) for k in metrics) < 0.05, {k: (cuda[k], cpu[k]) for k in metrics}
 
 
 def test_torchrun_trains_on_cuda(world, tmp_path):

@@ -28,7 +28,8 @@ from clipstudy.study import chapter, chapter_table, configs, run_grid, train_all
 from clipstudy.records import FAILED
 from clipstudy.train import TrainConfig, train
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+ENV = {**os.environ, "OMP_NUM_THREADS": "1",  # the repository first, then what the caller had (a GPU machine's carried packages)
+       "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")]))}
 
 
 @pytest.fixture(scope="module")
