@@ -2,7 +2,7 @@
 
     from clipstudy import augment
     aug = augment.make("crop_flip")             # a name from AUGMENTATIONS (TrainConfig.augment)
-    g = torch.Generator().manual_seed(seed)     # a CPU generator: same seed -> same batch
+    g = torch.Generator(images.device).manual_seed(seed)  # same seed -> same batch
     images = aug(images, g)                     # uint8 [B, H, W, 3] -> uint8 [B, H, W, 3]
     x = to_model_input(images, image_size)
 
@@ -10,18 +10,24 @@ Layout: NHWC in and out, as the pool and `clipstudy.data.to_model_input` hold im
 array is taken too; a tensor comes back). Internally the batch is an NCHW view for
 torchvision.transforms.v2.functional. The generator is the only randomness (the global RNG is
 not touched): every draw is made with it, on its device, and the image ops run on the images'
-device. Give a generator on the images' device (the trainer does): on a GPU no draw is copied from the host; what still waits is the
-grouping of images by op (RandAugment's ops take a Python magnitude; colour jitter indexes the
-images that drew each op), a few waits per batch against ~60 blocking copies before. A
-generator carried across steps reproduces a whole run; for an exact resume, save its
-`get_state()` with the checkpoint or seed one per step from (seed, step).
+device. Give a generator on the images' device (the trainer does): then a GPU step neither
+copies a draw from the host nor waits for the GPU (a CPU generator still works with GPU images,
+its draws copied over, a wait each). RandAugment and colour jitter pick an op per
+image; on CPU each op runs once on the images that drew it (grouped: their indices must be read
+on the host, a wait on a GPU); on other devices every op runs on the whole batch and each image
+keeps its own op's result (masked: ~4x (jitter) to ~13x (RandAugment) the pixel work, no wait),
+the same pixels as grouped. Small constants are made once per device (`torch.tensor(..., device)`
+copies from the host and waits, each call). A generator carried across steps reproduces a whole
+run; for an exact resume, save its `get_state()` with the checkpoint or seed one per step from
+(seed, step).
 "none" returns the input's data without a copy; the other pipelines never write into it.
 
 A v2 transform on a batch draws one set of parameters for all its images; here each image gets
 its own, and the work stays batched: a crop box per image becomes one `grid_sample` with a
 per-image affine theta; colour jitter, grayscale and blur factors per image are broadcasts (blur
 is a grouped convolution); RandAugment draws an op and sign per image and applies each v2
-functional op once to the stacked images that drew it.
+functional op once to the stacked images that drew it (masked, off CPU: its five geometric ops
+are one grid_sample with a grid per image, the others each run on the whole batch).
 
 Measured cost (benchmarks/augment.py, 2 cores of an AMD EPYC, 2 threads, median ms per batch of
 64 at 32 px over three runs; a vit-ti-8 bf16 training step took 55-67 ms in the same runs):
@@ -34,13 +40,14 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as nnf
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
+from torchvision.transforms.v2.functional._geometry import _get_inverse_affine_matrix
 
 from clipstudy.config import ConfigError
 
@@ -55,6 +62,20 @@ AUGMENTATIONS = {
     "simclr": "crop(scale 0.08-1) + ColorJitter(.4,.4,.4,.1) p=.8 + grayscale p=.2 + blur(3, sigma .1-2) p=.5 "
               "+ flip (SLIP's SSL view)",
 }
+
+
+@functools.lru_cache(maxsize=None)
+def _const(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A small constant tensor, made once per device and never written to: `torch.tensor(values,
+    device=cuda)` copies from the host and waits for the GPU every call."""
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
+def _grouped(x: torch.Tensor, grouped: bool | None) -> bool:
+    """Run each op on the images that drew it (True) or on all, keeping each image's own (False)?
+    None: grouped on CPU, where reading the groups waits for nothing and masked took 1-3x as
+    long at 64 images of 32 px, 5-12x at 256 of 64 px (2 cores)."""
+    return x.device.type == "cpu" if grouped is None else grouped
 
 
 def _rand(shape, g: torch.Generator) -> torch.Tensor:
@@ -107,7 +128,7 @@ _GRAY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
-    return (x * x.new_tensor(_GRAY).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return (x * _const(_GRAY, x.dtype, x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
 
 
 def _hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
@@ -123,14 +144,15 @@ def _hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     h = is_r * (g - b) + is_g * (2 * c + b - r) + (1 - is_r - is_g) * (4 * c + r - g)
     h = h / (6 * c.clamp(min=1e-12)) + shift.view(-1, 1, 1)  # c = 0: a grey, any hue (s = 0)
     # f(n) = v - v s clamp(min(k, 4 - k), 0, 1), k = (n + 6h) mod 6; R, G, B = f(5), f(3), f(1)
-    k = h.unsqueeze(1) + torch.tensor([5 / 6, 3 / 6, 1 / 6], device=x.device).view(1, 3, 1, 1)
+    k = h.unsqueeze(1) + _const((5 / 6, 3 / 6, 1 / 6), torch.float32, x.device).view(1, 3, 1, 1)
     k = 6 * torch.frac(k - k.floor())
     return v.unsqueeze(1) * (1 - s.unsqueeze(1) * torch.minimum(k, 4 - k).clamp_(0, 1))
 
 
-def color_jitter(x, g, strength=(0.4, 0.4, 0.4, 0.1), p=0.8) -> torch.Tensor:
+def color_jitter(x, g, strength=(0.4, 0.4, 0.4, 0.1), p=0.8, grouped: bool | None = None) -> torch.Tensor:
     """float NCHW: ColorJitter(brightness, contrast, saturation, hue) with probability p, factors
-    and the order of the four ops drawn per image (as v2.ColorJitter per call)."""
+    and the order of the four ops drawn per image (as v2.ColorJitter per call). `grouped`: see
+    `_grouped`; both give the same pixels."""
     x, b = _float(x).clone(), x.shape[0]
     br, co, sa, hu = strength
     f = torch.stack([_uniform(b, 1 - br, 1 + br, g), _uniform(b, 1 - co, 1 + co, g),
@@ -141,12 +163,18 @@ def color_jitter(x, g, strength=(0.4, 0.4, 0.4, 0.1), p=0.8) -> torch.Tensor:
            lambda y, k: y * k + (1 - k) * _gray(y).mean((1, 2, 3), keepdim=True),
            lambda y, k: y * k + (1 - k) * _gray(y),
            lambda y, k: _hue(y, k)]
+    grouped = _grouped(x, grouped)
     for slot in range(4):
         for op in range(4):
-            idx = ((order[:, slot] == op) & on).nonzero()[:, 0].to(x.device)
-            if len(idx):
-                k = f[idx, op].view(-1, 1, 1, 1) if op < 3 else f[idx, op]
-                x[idx] = ops[op](x[idx], k).clamp_(0, 1)
+            drew = ((order[:, slot] == op) & on).to(x.device)
+            if grouped:
+                idx = drew.nonzero()[:, 0]
+                if len(idx):
+                    k = f[idx, op].view(-1, 1, 1, 1) if op < 3 else f[idx, op]
+                    x[idx] = ops[op](x[idx], k).clamp_(0, 1)
+            else:  # torch.where, not a multiplied-in mask: the same pixels as grouped
+                k = f[:, op].view(-1, 1, 1, 1) if op < 3 else f[:, op]
+                x = torch.where(drew.view(-1, 1, 1, 1), ops[op](x, k).clamp_(0, 1), x)
     return x
 
 
@@ -171,6 +199,20 @@ def gaussian_blur(x, g, sigma=(0.1, 2.0), p=0.5, kernel=3) -> torch.Tensor:
     return nnf.conv2d(y, k.view(b * c, 1, kernel, 1), groups=b * c).view(b, c, h, w)
 
 
+def _sharpen(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """F.adjust_sharpness for uint8 NCHW, the same arithmetic, its kernel made once per device
+    (torchvision copies it from the host every call, a wait on a GPU)."""
+    if min(x.shape[-2:]) <= 2:  # as torchvision: no inner pixels
+        return x
+    a, b = 1.0 / 13.0, 5.0 / 13.0  # a 3x3 blur: 1s at the edges, 5 in the middle
+    kernel = _const(((a, a, a), (a, b, a), (a, a, a)), torch.float32, x.device).expand(x.shape[1], 1, 3, 3)
+    y = x.float()
+    blurred = nnf.conv2d(y, kernel, groups=x.shape[1]).round_()
+    inner = y[..., 1:-1, 1:-1]  # the border keeps its pixels
+    inner.add_(blurred.sub_(inner), alpha=1.0 - factor)
+    return y.clamp_(0, 255).to(x.dtype)
+
+
 _NEAREST = v2.InterpolationMode.NEAREST  # v2.RandAugment's default interpolation, fill 0
 _affine = functools.partial(F.affine, angle=0.0, scale=1.0, interpolation=_NEAREST)
 _RA_OPS = {  # v2.RandAugment._apply_image_or_video_transform, op by op
@@ -183,32 +225,88 @@ _RA_OPS = {  # v2.RandAugment._apply_image_or_video_transform, op by op
     "Brightness": lambda x, m: F.adjust_brightness(x, 1.0 + m),
     "Color": lambda x, m: F.adjust_saturation(x, 1.0 + m),
     "Contrast": lambda x, m: F.adjust_contrast(x, 1.0 + m),
-    "Sharpness": lambda x, m: F.adjust_sharpness(x, 1.0 + m),
+    "Sharpness": lambda x, m: _sharpen(x, 1.0 + m),
     "Posterize": lambda x, m: F.posterize(x, int(m)),
     "Solarize": lambda x, m: F.solarize(x, 255.0 * m),
     "AutoContrast": lambda x, m: F.autocontrast(x),
     "Equalize": lambda x, m: F.equalize(x),
 }
+_RA_MATRIX = {  # (h, w, m) -> the inverse affine matrix that F.affine / F.rotate build for the geometric ops above
+    "ShearX": lambda h, w, m: _get_inverse_affine_matrix([-w * 0.5, -h * 0.5], 0.0, [0.0, 0.0], 1.0,
+                                                         [math.degrees(math.atan(m)), 0.0]),
+    "ShearY": lambda h, w, m: _get_inverse_affine_matrix([-w * 0.5, -h * 0.5], 0.0, [0.0, 0.0], 1.0,
+                                                         [0.0, math.degrees(math.atan(m))]),
+    "TranslateX": lambda h, w, m: _get_inverse_affine_matrix([0.0, 0.0], 0.0, [float(int(m)), 0.0], 1.0, [0.0, 0.0]),
+    "TranslateY": lambda h, w, m: _get_inverse_affine_matrix([0.0, 0.0], 0.0, [0.0, float(int(m))], 1.0, [0.0, 0.0]),
+    "Rotate": lambda h, w, m: _get_inverse_affine_matrix([0.0, 0.0], -(m % 360), [0.0, 0.0], 1.0, [0.0, 0.0]),
+}
 
 
-def randaugment(x, g, num_ops=2, magnitude=9, bins=31) -> torch.Tensor:
-    """uint8 NCHW: RandAugment with an op (uniform over torchvision's list) and sign per image and
-    round; each (op, sign) group goes through the v2 functional op once, stacked."""
-    b, _, h, w = x.shape
+class _Space(NamedTuple):
+    """RandAugment's ops for one image size, magnitude and device; a key is op * 2 + negative."""
+    names: list[str]  # torchvision's ops, in its order
+    mags: list[float]  # their magnitudes, unsigned
+    signs: list[bool]  # whether an op's magnitude takes a random sign
+    signed: torch.Tensor  # signs, on the device
+    geometric: torch.Tensor  # (keys,) bool: the key's op moves pixels
+    rows: torch.Tensor  # (keys, 3, 2): each key's F.affine theta, transposed, in [-1, 1] units (else identity)
+    xs: torch.Tensor  # (W,) pixel centres about the image centre, as torchvision's grid
+    ys: torch.Tensor  # (H,)
+
+
+@functools.lru_cache(maxsize=None)
+def _ra_space(h: int, w: int, magnitude: int, bins: int, device: torch.device) -> _Space:
+    """Made once per image size, magnitude and device: its tensors are copied from the host."""
     space = v2.RandAugment._AUGMENTATION_SPACE  # torchvision's ops and magnitude bins, so ours match
-    names = list(space)
+    names, signs = list(space), [s for _, s in space.values()]
     mags = [0.0 if (m := fn(bins, h, w)) is None else float(m[magnitude]) for fn, _ in space.values()]
-    signed = torch.tensor([s for _, s in space.values()], device=g.device)
-    x = x.clone()
+    eye = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    theta = torch.tensor([_RA_MATRIX[n](h, w, -m if neg else m) if n in _RA_MATRIX else eye
+                          for n, m in zip(names, mags) for neg in (False, True)], device=device).view(-1, 2, 3)
+    return _Space(names, mags, signs, torch.tensor(signs, device=device),
+                  torch.tensor([n in _RA_MATRIX for n in names for _ in (0, 1)], device=device),
+                  theta.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h], device=device),  # as F.affine's grid
+                  torch.linspace((1.0 - w) * 0.5, (w - 1.0) * 0.5, steps=w, device=device),
+                  torch.linspace((1.0 - h) * 0.5, (h - 1.0) * 0.5, steps=h, device=device))
+
+
+def _ra_masked(x: torch.Tensor, key: torch.Tensor, sp: _Space) -> torch.Tensor:
+    """One RandAugment round with nothing read on the host: the geometric ops are one nearest
+    grid_sample with each image's F.affine grid, summed elementwise (the same numbers as
+    torchvision's product with the base grid; no TF32 matrix product on a GPU); every other op
+    runs on the whole batch and each image keeps its own op's result."""
+    r = sp.rows[key][:, None, None]  # (B, 1, 1, 3, 2)
+    grid = sp.xs.view(1, 1, -1, 1) * r[..., 0, :] + sp.ys.view(1, -1, 1, 1) * r[..., 1, :] + r[..., 2, :]  # B,H,W,2
+    moved = nnf.grid_sample(x.float(), grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    out = torch.where(sp.geometric[key].view(-1, 1, 1, 1), moved.round_().to(x.dtype), x)
+    for k in range(2 * len(sp.names)):
+        name, m, neg = sp.names[k // 2], sp.mags[k // 2], k % 2
+        if name == "Identity" or name in _RA_MATRIX or (neg and not sp.signs[k // 2]):
+            continue
+        out = torch.where((key == k).view(-1, 1, 1, 1), _RA_OPS[name](x, -m if neg else m), out)
+    return out
+
+
+def randaugment(x, g, num_ops=2, magnitude=9, bins=31, grouped: bool | None = None) -> torch.Tensor:
+    """uint8 NCHW: RandAugment with an op (uniform over torchvision's list) and sign per image and
+    round; grouped (see `_grouped`), each (op, sign) group goes through the v2 functional op once,
+    stacked; masked, `_ra_masked`. Both give the same pixels."""
+    b, _, h, w = x.shape
+    sp = _ra_space(h, w, magnitude, bins, x.device)
+    grouped = _grouped(x, grouped)
+    x = x.clone() if grouped else x  # grouped writes in place; masked makes new tensors
     for _ in range(num_ops):
-        op = torch.randint(len(names), (b,), generator=g, device=g.device)
-        neg = (_rand(b, g) <= 0.5) & signed[op]  # v2: rand <= 0.5 flips the sign
+        op = torch.randint(len(sp.names), (b,), generator=g, device=g.device).to(x.device)
+        neg = (_rand(b, g) <= 0.5).to(x.device) & sp.signed[op]  # v2: rand <= 0.5 flips the sign
         key = op * 2 + neg
-        for k in key.unique().tolist():  # the ops take a Python magnitude: one wait on a GPU
-            if names[k // 2] == "Identity":
+        if not grouped:
+            x = _ra_masked(x, key, sp)
+            continue
+        for k in key.unique().tolist():  # the groups are read on the host: CPU only by default
+            if sp.names[k // 2] == "Identity":
                 continue
-            idx = (key == k).nonzero()[:, 0].to(x.device)
-            x[idx] = _RA_OPS[names[k // 2]](x[idx], -mags[k // 2] if k % 2 else mags[k // 2])
+            idx = (key == k).nonzero()[:, 0]
+            x[idx] = _RA_OPS[sp.names[k // 2]](x[idx], -sp.mags[k // 2] if k % 2 else sp.mags[k // 2])
     return x
 
 
