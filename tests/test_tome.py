@@ -1,7 +1,8 @@
 """Token merging (clipstudy.tome): r = 0 is the plain model, each layer drops r tokens and keeps
 the sizes summing to the input count, the matching agrees with a plain-Python reference,
 proportional attention counts a size-s token as s copies, gradients flow, bad r and non-ViT
-towers are refused, state dicts are unchanged. Cost: ~5 s on 2 CPU cores."""
+towers are refused, state dicts are unchanged, sizes carry no gradient, the CUDA merge sum is
+deterministic and rounds once. Cost: ~5 s on 2 CPU cores."""
 
 import copy
 import io
@@ -165,3 +166,12 @@ def test_the_deterministic_merge_sum_equals_scatter_add():
     b, values = torch.randn(3, 8, 5, generator=g), torch.randn(3, 4, 5, generator=g)
     dst = torch.randint(8, (3, 4), generator=g)
     assert torch.allclose(tome.add_at(b, dst, values, one_hot=True), tome.add_at(b, dst, values, one_hot=False), atol=1e-6)
+
+
+def test_the_one_hot_merge_sum_rounds_once():
+    """The one-hot product runs in float64: in float32 a GPU under the trainer's TF32 setting rounds
+    its inputs to 10 mantissa bits. Here float32 rounds twice (1 + 2^-24 -> 1, then + 2^-24 -> 1)."""
+    b = torch.full((1, 2, 1), 2.0 ** -24)
+    values = torch.tensor([[[1.0], [2.0 ** -24]]])
+    out = tome.add_at(b, torch.zeros(1, 2, dtype=torch.long), values, one_hot=True)
+    assert out.dtype == torch.float32 and out[0, :, 0].tolist() == [1 + 2.0 ** -23, 2.0 ** -24]
