@@ -147,16 +147,22 @@ def test_checkpoint_name_carries_overrides_and_save_checks_the_model(tmp_path):
 
 def test_flip_draws_its_patches_on_the_tokens_device_and_keeps_open_clips_choice(monkeypatch):
     """open_clip's PatchDropout draws on the CPU and indexes a GPU tensor with CPU indices (a copy
-    and a wait every step); ours draws where the tokens are, the same patches on CPU."""
+    and a wait every step); ours draws and indexes where the tokens are, and on CPU makes the same
+    draw from the global generator (the same patches, stored runs and resumes unchanged)."""
     model = models.create_model("vit-ti-8", image_size=32, patch_dropout=0.5).train()
     assert isinstance(model.visual.patch_dropout, models.PatchDropout)
     x = torch.randn(4, 17, 8)
     torch.manual_seed(0)
-    theirs = open_clip.transformer.PatchDropout(0.5)(x)
+    theirs, their_rng = open_clip.transformer.PatchDropout(0.5)(x), torch.get_rng_state()
     torch.manual_seed(0)
     assert torch.equal(model.visual.patch_dropout(x), theirs)
+    assert torch.equal(torch.get_rng_state(), their_rng)
     devices = []
-    real = torch.randn
-    monkeypatch.setattr(torch, "randn", lambda *a, **kw: devices.append(kw.get("device")) or real(*a, **kw))
-    model.visual.patch_dropout(x)
-    assert devices == [x.device]
+    for fn in ("randn", "arange"):
+        def spy(*args, _real=getattr(torch, fn), **kwargs):
+            devices.append(kwargs.get("device"))
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(torch, fn, spy)
+    tokens = torch.empty(4, 17, 8, device="meta")  # a device that is not the CPU
+    assert model.visual.patch_dropout(tokens).shape == (4, 9, 8)
+    assert devices == [tokens.device] * 2
