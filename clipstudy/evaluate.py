@@ -29,6 +29,11 @@ score at least as high, so a collapsed model (all scores equal) scores 0, not 10
 (the `probe` classification suite: few-shot and linear probes, tested on `id`), "retrieval" ->
 `retrieval_suite`; the suites share image features and zero-shot classifiers (`WorldEval`).
 
+On a GPU, images travel to it as uint8 (a quarter of float32's bytes, from pinned memory,
+without waiting for the copy) and are scaled there; features, classifiers, probes and rankings
+stay there until each metric's one number is read; batches hold 1,024 images or captions (256
+on a CPU, `batch_size=None`). A CPU computes exactly what it did before these GPU paths.
+
 Features are computed in the precision `compute.resolve_precision` picks ("auto": bf16 where
 the hardware has it, ~2.3x faster on a 2-core AVX512-BF16 CPU, features within cosine 0.9999 of
 fp32); every metric on top of them runs in fp32.
@@ -69,6 +74,8 @@ SHIFT_PREFIX = "shift-"
 EVAL_VERSION = 3  # 3: train-vs-held-out retrieval (`fit/*`); bump when a protocol changes: stored evaluations of older versions are redone
 FEWSHOT_L2 = 2.0 ** 10  # big_vision's few-shot l2_reg
 BIAS_CONSTANT = 100.0  # constant bias feature: large, so the bias is nearly unregularised
+CPU_BATCH = 256  # images or captions per forward pass on a CPU: bigger batches are no faster
+GPU_BATCH = 1024  # on a GPU: 256 images of 64 px are little work a launch (benchmarks/gpu_check.py times this)
 
 Tokenizer = Callable[[Sequence[str]], torch.Tensor]
 
@@ -100,6 +107,20 @@ def _inference(model: torch.nn.Module, device: str, precision: str) -> Iterator[
         model.train(was_training)
 
 
+def batch_for(device: str, batch_size: int | None = None) -> int:
+    """`batch_size`, or where it is None (or 0) the device's: GPU_BATCH on CUDA, else CPU_BATCH."""
+    return batch_size or (GPU_BATCH if torch.device(device).type == "cuda" else CPU_BATCH)
+
+
+def _host_batch(images, sl: slice, pin: bool) -> torch.Tensor:
+    """images[sl] as a uint8 tensor in memory of its own (a memmap's pages are read-only), pinned
+    when it is bound for a GPU: one copy either way."""
+    batch = np.asarray(images[sl])
+    out = torch.empty(batch.shape, dtype=torch.uint8, pin_memory=pin)
+    out.numpy()[...] = batch
+    return out
+
+
 def _chunks(n: int, size: int, progress: bool, desc: str) -> Iterator[slice]:
     starts = range(0, n, size)
     if progress:
@@ -115,41 +136,39 @@ def model_image_size(model: torch.nn.Module) -> int:
     return int(size[0] if isinstance(size, (tuple, list)) else size)
 
 
-def image_features(model: torch.nn.Module, images, batch_size: int = 256, device: str = "cpu",
+def image_features(model: torch.nn.Module, images, batch_size: int | None = None, device: str = "cpu",
                    image_size: int | None = None, progress: bool = False, precision: str = "auto",
                    mean: float | Sequence[float] = MEAN, std: float | Sequence[float] = STD) -> torch.Tensor:
     """uint8 images [N, H, W, 3] (array, memmap or tensor) -> L2-normalised features [N, D] on
-    `device`. Pixels are scaled as `data.to_model_input` with `mean` and `std` (a pre-trained
-    model's own). On a GPU the batch travels as uint8 (a quarter of the bytes, from pinned
-    memory, without a wait) and is converted there; the features stay there."""
+    `device`, `batch_size` images at a time (None: `batch_for(device)`). Pixels are scaled as
+    `data.to_model_input` with `mean` and `std` (a pre-trained model's own), on `device`: the
+    batch travels as uint8 (a quarter of the bytes; to a GPU from pinned memory, without a wait)."""
     size = image_size or model_image_size(model)
     gpu = torch.device(device).type == "cuda"
     out = []
     with _inference(model, device, precision):
-        for sl in _chunks(len(images), batch_size, progress, "image features"):
-            if gpu:
-                x = torch.from_numpy(np.array(images[sl])).pin_memory().to(device, non_blocking=True)
-                x = to_model_input(x, size, mean, std)
-            else:
-                x = to_model_input(np.array(images[sl]), size, mean, std).to(device)  # a copy: memmaps are read-only
+        for sl in _chunks(len(images), batch_for(device, batch_size), progress, "image features"):
+            x = _host_batch(images, sl, pin=gpu).to(device, non_blocking=gpu)  # uint8 [B, H, W, 3]
+            x = to_model_input(x, size, mean, std)  # float [B, 3, size, size], on `device`
             out.append(F.normalize(model.encode_image(x).float(), dim=-1))
     return torch.cat(out)
 
 
-def _encode_text(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
-    """`model.encode_text(tokens)`, computed on the columns up to the batch's last end-of-text
-    token when the model is an open_clip CLIP with a causal mask and end-of-text (argmax)
-    pooling: each position attends only to earlier ones and the pooled one is the end-of-text
-    token, so the padding after it cannot change the feature. Other models get every column."""
+def _encode_text(model: torch.nn.Module, tokens: torch.Tensor, device: str = "cpu") -> torch.Tensor:
+    """`model.encode_text(tokens)` of CPU `tokens` on `device`, computed on the columns up to the
+    batch's last end-of-text token when the model is an open_clip CLIP with a causal mask and
+    end-of-text (argmax) pooling: each position attends only to earlier ones and the pooled one
+    is the end-of-text token, so the padding after it cannot change the feature. Other models get
+    every column. The cut is found on the CPU, so a GPU is not waited for."""
     # lazy: open_clip imports transformers (~3 s); records.py and real.py import this module
     # without needing it
     from open_clip.model import CLIP
     from open_clip.transformer import text_global_pool
 
     if not (isinstance(model, CLIP) and model.text_pool_type == "argmax" and model.attn_mask is not None):
-        return model.encode_text(tokens)
+        return model.encode_text(tokens.to(device))
     n = int(tokens.argmax(dim=1).max()) + 1  # argmax pooling: the end-of-text id is the largest
-    tokens = tokens[:, :n]
+    tokens = tokens[:, :n].to(device)
     cast = model.transformer.get_cast_dtype()
     x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:n].to(cast)
     x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:n, :n]))
@@ -160,20 +179,21 @@ def _encode_text(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def text_features(model: torch.nn.Module, tokenizer: Tokenizer, texts: Sequence[str],
-                  batch_size: int = 256, device: str = "cpu", precision: str = "auto") -> torch.Tensor:
-    """Captions -> L2-normalised features [N, D] on `device`. Captions are batched shortest first,
-    so each batch stops at its own longest caption (see `_encode_text`)."""
+                  batch_size: int | None = None, device: str = "cpu", precision: str = "auto") -> torch.Tensor:
+    """Captions -> L2-normalised features [N, D] on `device`, `batch_size` at a time (None:
+    `batch_for(device)`). Captions are batched shortest first, so each batch stops at its own
+    longest caption (see `_encode_text`)."""
     tokens = tokenizer(list(texts))
     order = tokens.argmax(dim=1).argsort(stable=True)
     out = []
     with _inference(model, device, precision):
-        for sl in _chunks(len(texts), batch_size, False, "text features"):
-            out.append(F.normalize(_encode_text(model, tokens[order[sl]].to(device)).float(), dim=-1))
+        for sl in _chunks(len(texts), batch_for(device, batch_size), False, "text features"):
+            out.append(F.normalize(_encode_text(model, tokens[order[sl]], device).float(), dim=-1))
     return torch.cat(out)[order.argsort().to(device)]
 
 
 def zero_shot_classifier(model: torch.nn.Module, tokenizer: Tokenizer, classnames: Sequence[str],
-                         templates: Sequence[str], batch_size: int = 256, device: str = "cpu",
+                         templates: Sequence[str], batch_size: int | None = None, device: str = "cpu",
                          precision: str = "auto") -> torch.Tensor:
     """[D, C] class embeddings: per class, the mean of its normalised prompt embeddings,
     renormalised (CLIP's ensemble). `templates` hold '{}' for the class phrase."""
@@ -207,7 +227,7 @@ def classify(image_feats: torch.Tensor, classifier: torch.Tensor, labels, coarse
 
 
 def zero_shot(model: torch.nn.Module, tokenizer: Tokenizer, images, labels, classnames: Sequence[str],
-              templates: Sequence[str], coarse: Sequence[int] | None = None, batch_size: int = 256,
+              templates: Sequence[str], coarse: Sequence[int] | None = None, batch_size: int | None = None,
               device: str = "cpu", precision: str = "auto") -> dict[str, float]:
     """{"top1", "top5"[, "coarse_top1"]} of zero-shot classification of uint8 `images`."""
     classifier = zero_shot_classifier(model, tokenizer, classnames, templates, batch_size, device, precision)
@@ -241,7 +261,7 @@ def retrieval_metrics(image_feats: torch.Tensor, text_feats: torch.Tensor, text_
 
 
 def retrieval(model: torch.nn.Module, tokenizer: Tokenizer, images, captions: Sequence[Sequence[str]],
-              batch_size: int = 256, device: str = "cpu", ks: Sequence[int] = (1, 5),
+              batch_size: int | None = None, device: str = "cpu", ks: Sequence[int] = (1, 5),
               precision: str = "auto") -> dict[str, float]:
     """{"i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5"} for uint8 `images` and their caption lists."""
     img = image_features(model, images, batch_size, device, precision=precision)
@@ -249,7 +269,7 @@ def retrieval(model: torch.nn.Module, tokenizer: Tokenizer, images, captions: Se
 
 
 def retrieval_of_features(model: torch.nn.Module, tokenizer: Tokenizer, image_feats: torch.Tensor,
-                          captions: Sequence[Sequence[str]], batch_size: int = 256, device: str = "cpu",
+                          captions: Sequence[Sequence[str]], batch_size: int | None = None, device: str = "cpu",
                           ks: Sequence[int] = (1, 5), precision: str = "auto") -> dict[str, float]:
     """`retrieval` for images whose features [N, D] are already computed."""
     texts = [c for caps in captions for c in caps]
@@ -368,7 +388,7 @@ class WorldEval:
     tokenizer: Tokenizer
     world_dir: Path
     info: dict
-    batch_size: int = 256
+    batch_size: int | None = None  # None: batch_for(device)
     device: str = "cpu"
     templates: Sequence[str] | None = None
     progress: bool = False
@@ -452,14 +472,15 @@ def suite_task(name: str, kind: str) -> str:
 
 
 def evaluate_world(model: torch.nn.Module, tokenizer: Tokenizer, world_dir: str | Path,
-                   suites: Sequence[str] | None = None, batch_size: int = 256, device: str = "cpu",
+                   suites: Sequence[str] | None = None, batch_size: int | None = None, device: str = "cpu",
                    templates: Sequence[str] | None = None, progress: bool = False,
                    precision: str = "auto") -> dict[str, float]:
     """Every (or the named) evaluation suite of a world folder, as one flat dict:
     `id/top1`, `id/top5`, `id/coarse_top1`, `shift-<style>/top1`, ..., `shift_mean/top1`,
     `probe/5shot_top1`, `probe/10shot_top1`, `probe/linear_top1`, `<retrieval suite>/i2t_r1`, ...,
     and `eval_seconds`. Probes train on the `probe` suite's features and test on `id`. Each
-    suite is scored by its task's function in SUITE_TASKS, in the order of `suites`.
+    suite is scored by its task's function in SUITE_TASKS, in the order of `suites`;
+    `batch_size` images or captions a forward pass (None: 256 on a CPU, 1,024 on a GPU).
 
     Classification suites share one zero-shot classifier over the world's classes; a suite whose
     spec lists `classnames` of its own (a real world's ImageNet-R: 200 of the 1,000) gets one
@@ -495,7 +516,7 @@ def evaluate_world(model: torch.nn.Module, tokenizer: Tokenizer, world_dir: str 
 
 
 def fit_gap(model: torch.nn.Module, tokenizer: Tokenizer, world_dir: str | Path, trained_on: int, n: int = 1_000,
-            batch_size: int = 256, device: str = "cpu", precision: str = "auto") -> dict[str, float]:
+            batch_size: int | None = None, device: str = "cpu", precision: str = "auto") -> dict[str, float]:
     """How far a run fits its own pairs beyond what generalises: image->text R@1 among `n` pairs
     it trained on (the pool's first min(n, trained_on), one caption each) and among as many
     held-out scenes of the world's `retrieval` suite (their first caption, the same grammar).

@@ -42,13 +42,11 @@ def load_run(run: Path):
     return model, models.checkpoint_tokenizer(run, info), cfg
 
 
-GPU_EVAL_BATCH = 1024  # images per batch of features on a GPU (a CPU takes 256: no faster in bigger ones)
-
-
 def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None = None,
                  batch_size: int | None = None, progress: bool = True, device: str | None = None) -> dict[str, float]:
     """Evaluate a run on a world's suites, on `device` (None: the device it was trained on, as
-    "auto" resolves here), `batch_size` images at a time (None: 256 on CPU, 1,024 on a GPU); the result is recorded in `<run>/eval.json` under the world's path,
+    "auto" resolves here), `batch_size` images at a time (None: 256 on CPU, 1,024 on a GPU,
+    `evaluate.batch_for`); the result is recorded in `<run>/eval.json` under the world's path,
     with what the world was and which protocol version and precision scored it. A folder where
     that cannot be written is a ConfigError before anything is scored."""
     check_writable(run, f"eval records its metrics in {run / 'eval.json'}, so nothing was scored; make the "
@@ -58,7 +56,6 @@ def evaluate_run(run: Path, world: Path | None = None, suites: list[str] | None 
     trained_on = Path(cfg["train"]["data"])
     world = world or trained_on
     device = str(resolve_device(device or cfg["train"].get("device", "auto")))
-    batch_size = batch_size or (GPU_EVAL_BATCH if device.startswith("cuda") else 256)
     model = model.to(device)
     precision = resolve_precision("auto", device)
     result = evaluate_world(model, tokenizer, world, suites=suites, batch_size=batch_size, progress=progress,

@@ -213,6 +213,29 @@ def test_features_are_normalised_and_batch_independent(tiny):
     torch.testing.assert_close(a.norm(dim=-1), torch.ones(len(images)))
 
 
+def test_images_travel_to_the_device_as_uint8_and_are_scaled_there(tiny, monkeypatch):
+    """Each batch goes to the device as uint8, a quarter of float32's bytes, and is scaled where it
+    lands (it went as float32, converted on the CPU: on a GPU, four times the copy). Recorded on a
+    CPU, where `.to("cpu")` is the same call."""
+    model, _, images = tiny
+    moved, to = [], torch.Tensor.to
+
+    def recording_to(self, *args, **kwargs):
+        target = kwargs.get("device", args[0] if args else None)
+        if isinstance(target, (str, torch.device)) and torch.device(target).type == "cpu" and self.dim() == 4:
+            moved.append((self.dtype, tuple(self.shape)))
+        return to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", recording_to)
+    feats = ev.image_features(model, images, batch_size=10, device="cpu")
+    assert moved == [(torch.uint8, (n, 32, 32, 3)) for n in (10, 10, 4)] and feats.shape[0] == len(images)
+
+
+def test_batches_are_larger_on_a_gpu_unless_given():
+    assert ev.batch_for("cpu") == 256 and ev.batch_for("cuda") == ev.batch_for("cuda:1") == 1024
+    assert ev.batch_for("cuda", 64) == 64 and ev.batch_for("cpu", 7) == 7
+
+
 
 def test_text_features_skip_padding_exactly(tiny):
     """Batches sorted by length and cut after their last end-of-text token give the features of
