@@ -1,7 +1,9 @@
 """The real profile's sizes and costs (costs.real_costs, real_line, plan at a given pool) and the
-book runner's --param. Cost: ~10 s on 2 CPU cores (towers built for their FLOPs)."""
+book runner's --param. Cost: ~15 s on 2 CPU cores (towers built for their FLOPs and parameters)."""
 
 import json
+import math
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +73,60 @@ def test_an_eager_run_is_priced_from_the_eager_row_and_final_checkpoints_are_wei
     tower = models.create_model("vit-b-16", image_size=64, context_length=32)  # open_clip's BPE, as the real grid
     weights = sum(p.numel() for p in tower.parameters()) * 4 / 1e9
     assert row["checkpoints (GB)"] == pytest.approx(27 * weights, abs=0.1)
+
+
+def _two_modes(results, rows):
+    record = json.loads((results / "mfu-gpu.json").read_text())
+    record["rows"] = [{**record["rows"][0], **row} for row in rows]
+    (results / "mfu-gpu.json").write_text(json.dumps(record))
+    return results
+
+
+def _hours(results):
+    table, basis = costs.real_costs(pool=2_800_000, results_dir=results, pages=["10_data_quantity"])
+    return table.set_index("chapter").loc["10_data_quantity"]["GPU-hours"], basis
+
+
+def test_each_run_is_priced_from_the_row_of_its_own_mode_whatever_the_rows_order(tmp_path, monkeypatch):
+    """A tower's last row won before: with the compiled row last (as mfu.py writes it) every eager
+    run was priced at the compiled rate, with it first every compiled one at the eager rate."""
+    eager, compiled = {"compile": False, "achieved_gflop_s": 100.0}, {"compile": True, "achieved_gflop_s": 200.0}
+    results = measurements(tmp_path, gflop_s=100.0, decode=1e12)
+    hours = {order: _hours(_two_modes(results, rows))[0]
+             for order, rows in {"compiled last": [eager, compiled], "compiled first": [compiled, eager]}.items()}
+    assert hours["compiled last"] == hours["compiled first"] > 0
+    monkeypatch.setitem(CHAPTERS["data_quantity"]["real"]["train"], "compile", True)  # the grid compiles
+    for rows in ([eager, compiled], [compiled, eager]):
+        fast, basis = _hours(_two_modes(results, rows))
+        assert fast == pytest.approx(hours["compiled last"] / 2, rel=0.05) and "No compiled row" not in basis
+    # compiled runs of a tower timed only eager: the eager rate, and the sentence says so
+    slow, basis = _hours(_two_modes(results, [eager]))
+    assert slow == hours["compiled last"] and "No compiled row for `vit-b-16`" in basis
+
+
+def test_each_run_s_checkpoint_holds_its_own_model_s_weights(tmp_path):
+    """The tricks chapter trains vit-b-16 with its own text tower and with MiniLM's (twice the
+    parameters): each run's checkpoint is priced from its own model (one count per tower name
+    before, whichever of the two was built last)."""
+    table, basis = costs.real_costs(pool=2_800_000, results_dir=measurements(tmp_path, 1e5, 1e3), pages=["60_tricks"])
+    sizes = CHAPTERS["tricks"]["real"]
+    points = study.grid_points(sizes, 2_800_000)
+    minilm = sum(p.get("pretrained_text") == "minilm" for p in points) * len(sizes["seeds"])
+    runs = len(points) * len(sizes["seeds"])
+    assert {p["model"] for p in points} == {"vit-b-16"} and 0 < minilm < runs
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    own = count(models.create_model("vit-b-16", image_size=64, context_length=32))
+    with_minilm = count(models.create_model("vit-b-16", image_size=64, **models.text_tower_overrides("minilm", 32)))
+    assert with_minilm > 1.5 * own
+    expected = ((runs - minilm) * own + minilm * with_minilm) * 4 / 1e9
+    assert table.set_index("chapter").loc["60_tricks", "checkpoints (GB)"] == pytest.approx(expected, abs=0.05)
+    assert f"{with_minilm * 12 / 1e9:.2f} GB for the largest model, `vit-b-16` with the minilm text tower" in basis
+
+
+def test_the_scale_out_page_states_the_gpu_profile_s_disk_as_counted():
+    disk = costs.profile_disk("gpu")
+    page = (Path(__file__).parent.parent / "book" / "scale_out.md").read_text()
+    page = " ".join(page.split())  # one line: the numbers' sentences wrap
+    assert f"holds {disk['worlds'] / 4:.1f} GB of images" in page and f"about {disk['worlds']:.0f} GB in all" in page
+    assert f"about {disk['checkpoints']:.0f} GB over every chapter's runs" in page and disk["resumable"] < 1
+    assert f"Plan on about {5 * math.ceil(disk['total'] / 5)} GB" in page
