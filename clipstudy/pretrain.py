@@ -67,7 +67,8 @@ def _simclr(cfg, image_size: int, device: torch.device, path: Path, progress: bo
     optimizer = torch.optim.AdamW(param_groups(trained, cfg.weight_decay), lr=cfg.lr,
                                   betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
     schedule = dataclasses.replace(cfg, samples=cfg.pretrain_samples)  # the cosine runs over the pre-training
-    views, generator = augment.make("simclr"), torch.Generator().manual_seed(cfg.seed)
+    # the views' draws on the batch's device, as the trainer's (a GPU then waits on no host draw)
+    views, generator = augment.make("simclr"), torch.Generator(device if device.type == "cuda" else "cpu").manual_seed(cfg.seed)
     steps = cfg.pretrain_samples // cfg.batch_size
     batches = batch_indices(len(pairs), cfg.batch_size, cfg.seed)
     curve = []
@@ -83,9 +84,10 @@ def _simclr(cfg, image_size: int, device: torch.device, path: Path, progress: bo
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(trained.parameters(), cfg.grad_clip)
         optimizer.step()
-        if not torch.isfinite(loss):
+        logged = step % cfg.log_every == 0 or step == steps
+        if (device.type != "cuda" or logged) and not torch.isfinite(loss):  # a GPU waits only on logged steps
             raise FloatingPointError(f"SimCLR pre-training loss became {loss.item()} at step {step}; lower lr")
-        if step % cfg.log_every == 0 or step == steps:
+        if logged:
             curve.append({"step": step, "samples": step * cfg.batch_size, "loss": round(loss.item(), 5)})
     state = {k: v.detach().cpu() for k, v in visual.state_dict().items()}
     tmp = path.with_suffix(".tmp")
