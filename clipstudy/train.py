@@ -36,8 +36,9 @@ runs: FLIP's kept patches, ToMe's merged tokens, SLIP's extra views, no backward
 Reliability: with `checkpoint_every`, a killed run resumes exactly when the same config is
 trained again (the data order is a pure function of seed and step; checkpoints carry the
 optimizer, the RNG states and the metrics so far, are written atomically and never from a
-non-finite state). A non-finite loss stops the run before its step, records `failed.json` and
-raises `records.RunFailed`. Ctrl-C stops it at the end of a step, checkpointed there when it has
+non-finite state). A non-finite loss stops the run before its step (on a GPU, where the loss is
+read only on logged steps, up to `log_every` steps later), records `failed.json` and raises
+`records.RunFailed`. Ctrl-C stops it at the end of a step, checkpointed there when it has
 `checkpoint_every`, and raises `records.Interrupted`. A run folder's lock (`records.run_lock`, in
 `<out's folder>/.locks/`) keeps a second process from training it at the same time. Under torchrun it trains data-parallel (clipstudy/distributed.py).
 """
@@ -518,7 +519,8 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
             ssl_head.load_state_dict(state["ssl_head"])
         # each rank's own streams (a rank the checkpoint has no state for keeps its fresh seed)
         for saved, restore in ((state["generator"], generator.set_state), (state["torch_rng"], torch.set_rng_state),
-                               (state.get("cuda_rng"), lambda s: torch.cuda.set_rng_state(s, device))):
+                               (state.get("cuda_rng") if device.type == "cuda" else None,
+                                lambda s: torch.cuda.set_rng_state(s, device))):
             if (mine := _rank_state(saved, rank)) is not None:
                 restore(mine)
         start_step, rows, curve_rows, seconds_before = resume["step"], state["metrics"], state["curve"], state["seconds"]
