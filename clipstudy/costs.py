@@ -73,7 +73,7 @@ def tower(cfg: TrainConfig, image_size: int) -> tuple[int, float]:
     key = json.dumps({**structure, "image_size": image_size}, sort_keys=True)
     if key not in _TOWERS:
         bare = dataclasses.replace(cfg, pretrained_image="", data="")  # data="": no world's vocabulary read from disk
-        tokenizer, overrides = text_side(bare, [c.name for c in load_classes()] if cfg.vocab == "word" else [])
+        tokenizer, overrides = text_side(bare, [c.name for c in load_classes()] if cfg.vocab == "world" else [])
         if cfg.patch_dropout:
             overrides["patch_dropout"] = cfg.patch_dropout
         model = make_model(bare, image_size, overrides, torch.device("cpu"))
