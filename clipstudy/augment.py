@@ -2,7 +2,7 @@
 
     from clipstudy import augment
     aug = augment.make("crop_flip")             # a name from AUGMENTATIONS (TrainConfig.augment)
-    g = torch.Generator(images.device).manual_seed(seed)  # same seed -> same batch
+    g = augment.generator(seed, images.device)  # same seed -> same batch
     images = aug(images, g)                     # uint8 [B, H, W, 3] -> uint8 [B, H, W, 3]
     x = to_model_input(images, image_size)
 
@@ -76,6 +76,13 @@ def _grouped(x: torch.Tensor, grouped: bool | None) -> bool:
     None: grouped on CPU, where reading the groups waits for nothing and masked took 1-3x as
     long at 64 images of 32 px, 5-12x at 256 of 64 px (2 cores)."""
     return x.device.type == "cpu" if grouped is None else grouped
+
+
+def generator(seed: int, device: torch.device | str) -> torch.Generator:
+    """The augmentations' generator for batches on `device`, seeded: on a GPU it sits there (its
+    draws then wait on no host copy), elsewhere on the CPU."""
+    device = torch.device(device)
+    return torch.Generator(device if device.type == "cuda" else "cpu").manual_seed(seed)
 
 
 def _rand(shape, g: torch.Generator) -> torch.Tensor:

@@ -67,8 +67,7 @@ def _simclr(cfg, image_size: int, device: torch.device, path: Path, progress: bo
     optimizer = torch.optim.AdamW(param_groups(trained, cfg.weight_decay), lr=cfg.lr,
                                   betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
     schedule = dataclasses.replace(cfg, samples=cfg.pretrain_samples)  # the cosine runs over the pre-training
-    # the views' draws on the batch's device, as the trainer's (a GPU then waits on no host draw)
-    views, generator = augment.make("simclr"), torch.Generator(device if device.type == "cuda" else "cpu").manual_seed(cfg.seed)
+    views, generator = augment.make("simclr"), augment.generator(cfg.seed, device)  # draws on the batch's device
     steps = cfg.pretrain_samples // cfg.batch_size
     batches = batch_indices(len(pairs), cfg.batch_size, cfg.seed)
     curve = []

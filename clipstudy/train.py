@@ -505,7 +505,7 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
     # the augmentations' draws, reproducible per seed (and rank), made on the batch's device (a
     # GPU step then waits on no host draw); patch dropout draws from torch's generator of that
     # device, which make_model seeded: other ranks draw another stream
-    generator = torch.Generator(device if device.type == "cuda" else "cpu").manual_seed(cfg.seed + 1_000_003 * rank)
+    generator = augment.generator(cfg.seed + 1_000_003 * rank, device)
     if rank:
         torch.manual_seed(cfg.seed + 1_000_003 * rank)
     writer = rank == 0
