@@ -16,7 +16,10 @@
 #      torchrun on cuda, vit-b-16 with SigLIP + FLIP + ToMe + Stacked RandAugment (eager, compiled)
 #   4. benchmarks/mfu.py: vit-b-16 (eager, compiled) and vit-b-8 (eager) at 64 px, batch 1024, bf16
 #   5. one notebook end to end on cuda (10_data_quantity at the smoke profile on the 64 px world)
-# OUT gets gpu-check.log, gpu-check-gpu.json, mfu-gpu.json and the executed notebook.
+#   6. benchmarks/gpu_step.py: where vit-b-16's step time goes (bare step eager / compiled / CUDA
+#      graphs against the trainer, GPU busy share), batches 1024 and 2048
+# OUT gets gpu-check.log, gpu-check-gpu.json, mfu-gpu.json, gpu-step-gpu.json and the executed
+# notebook. ONLY="test-gpu gpu-step" (step names as logged) runs just those steps.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +51,7 @@ run)
   step() {  # step NAME SECONDS COMMAND...: run it, log its output, say how it ended
     local name=$1 limit=$2 start=$SECONDS
     shift 2
+    [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $name "* ]] || return 0
     echo "=== $name" >>"$LOG"
     timeout "$limit" "$@" >>"$LOG" 2>&1
     local rc=$?
@@ -62,6 +66,7 @@ run)
     --precisions bf16 --steps 60 --skip 2 --log-every 10 --compile vit-b-16 --world $W --out $OUT"
   step notebook 100 python3 -m papermill -k python3 --no-progress-bar notebooks/10_data_quantity.ipynb \
     "$OUT/10_data_quantity-cuda.ipynb" -p profile smoke -p study_world $W -p runs_dir /tmp/nb-runs
+  step gpu-step 300 sh -c "cd benchmarks && python3 gpu_step.py --world $W --batches 1024,2048 --out $OUT"
   grep "^=== .*: exit" "$LOG"
   ;;
 *)

@@ -15,7 +15,8 @@ open_clip's BPE and 32-token captions (before calibration) the same run took 5-1
 
 Speed (see the book's Performance page): the pool stays a uint8 array in memory; bf16 autocast
 where the hardware has it (`precision="auto"`); attention on the math kernel on CPU; one fused
-AdamW step; `compile=True` adds torch.compile (~1.1x more after a one-off compile).
+AdamW step; `compile=True` adds torch.compile (~1.1x more on CPU after a one-off compile; on a GPU
+with CUDA graphs: vit-b-16 at 64 px, batch 1024, 2.2x on an H200, benchmarks/gpu_step.py).
 
 Text side (the calibration page): by default a word vocabulary of the data's own captions (a
 world's tokenizer.json) and 16-token captions, as paper A's own vocabulary and 16 tokens;
@@ -100,7 +101,7 @@ class TrainConfig:
     eps: float = 1e-6  # AdamW epsilon
     grad_clip: float = 1.0  # max global grad norm; 0 = off
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto = bf16 autocast where the device multiplies bf16 natively, else fp32
-    compile: bool = False  # torch.compile the model: ~1.1-1.2x faster steps after a one-off compile (~50 s on 2 cores, cached after)
+    compile: bool = False  # torch.compile the model: ~1.1-1.2x faster CPU steps after a one-off compile (~50 s on 2 cores, cached after); on a GPU also CUDA graphs
     loss: Literal["clip", "siglip"] = "clip"  # clip: softmax contrastive (open_clip ClipLoss); siglip: pairwise sigmoid with a learnable bias (SigLipLoss, bias init -10)
     temperature: float = 0.07  # initial temperature (logit scale 1/T; CLIP: 0.07); siglip runs start at 0.1 (scale 10, SigLIP's t' = log 10) while this is left at 0.07
     learn_temperature: bool = True  # False holds it fixed at `temperature`
@@ -499,7 +500,12 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
     channels_last = device.type == "cuda" and not models.is_vit(cfg.model)  # tensor cores read convolutions' NHWC
     if channels_last:
         model.visual.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if cfg.compile else model  # `model` keeps the plain weights
+    # `model` keeps the plain weights. On a GPU the compiled forward and backward replay as CUDA
+    # graphs: the steps' shapes are fixed, and one launch per graph in place of hundreds of kernel
+    # launches (eager or compiled alone, a vit-b-16 step at 64 px left the GPU idle three quarters
+    # of the time: benchmarks/gpu_step.py)
+    step_model = (torch.compile(model, mode="reduce-overhead" if device.type == "cuda" else None) if cfg.compile
+                  else model)
     augment_clip = augment.make(cfg.augment)
     augment_ssl = augment.make("simclr") if ssl_head is not None else None
     # the augmentations' draws, reproducible per seed (and rank), made on the batch's device (a

@@ -42,6 +42,19 @@ def test_every_strategy_trains_on_cuda(world, tmp_path):
         assert torch.isfinite(torch.tensor(summary["final_loss"])), name
 
 
+def test_compiled_training_on_cuda_replays_cuda_graphs_for_every_strategy(world, tmp_path):
+    """compile=True on a GPU compiles with CUDA graphs (mode "reduce-overhead"): every strategy
+    trains, and CLIP's loss curve stays near the eager run's (same batches and initial weights;
+    compiled kernels round differently)."""
+    eager = train(_cfg(world, tmp_path / "eager"), progress=False)
+    for name, fields in {"clip": {}, "flip-aug-tome-siglip": dict(patch_dropout=0.5, augment="stacked_randaugment",
+                                                                  tome_r=2, loss="siglip"),
+                         "slip": dict(ssl_scale=1.0, augment="crop_flip")}.items():
+        summary = train(_cfg(world, tmp_path / name, compile=True, **fields), progress=False)
+        assert torch.isfinite(torch.tensor(summary["final_loss"])), name
+    assert abs(_rows(tmp_path / "clip")[-1]["loss"] - _rows(tmp_path / "eager")[-1]["loss"]) < 0.5, eager
+
+
 def test_a_killed_cuda_run_resumes_to_the_same_curve_within_rounding(world, tmp_path):
     """Bit-identical on CPU (tests/test_reliability.py). On a GPU, kernels that add in a varying
     order make two uninterrupted runs differ too: SLIP at vit-b-16, batch 1024, 40 steps, loss ~13.5,
