@@ -18,16 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from clipstudy.chapters import CHAPTERS, PAGES, QUALITY, quality_runs
 from clipstudy.config import ConfigError, from_dict
-from clipstudy.losses import make_ssl_head
 from clipstudy.profiles import profile as get_profile
-from clipstudy.study import grid_points
-from clipstudy.train import TrainConfig, make_model, text_side, train_flops
+from clipstudy.study import grid_points, tower
+from clipstudy.train import TrainConfig
 from clipstudy.world import WorldConfig
-from clipstudy.world.classes import load_classes
 
 REAL_POOL = 2_800_000  # CC3M's pairs, about (2.8M of its 3.3M URLs still resolve): the pool the real costs assume
 WEIGHT_BYTES = 4  # per parameter of a final checkpoint: fp32 weights (train.py keeps no optimiser state in it)
@@ -60,27 +57,6 @@ def profile_runs(profile: str, pool: int, pages: list[str] | None = None) -> dic
         grids[page] = [from_dict(TrainConfig, {**q["train"], "samples": r["samples"], "seed": r["seed"]})
                        for r in quality_runs(q, pool)]
     return grids
-
-
-_TOWERS: dict[str, tuple[int, float]] = {}  # structure of a run's model -> (parameters, train GFLOPs a sample)
-
-
-def tower(cfg: TrainConfig, image_size: int) -> tuple[int, float]:
-    """(parameters, train GFLOPs per sample) of the model `cfg` trains at `image_size` px: its
-    structure only (no pre-training, no data). A word vocabulary is fitted to the class table's
-    names: a built world's adds its caption grammar's ~150 words, a negligible share of the weights."""
-    structure = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("seed", "samples", "data_limit")}
-    key = json.dumps({**structure, "image_size": image_size}, sort_keys=True)
-    if key not in _TOWERS:
-        bare = dataclasses.replace(cfg, pretrained_image="", data="")  # data="": no world's vocabulary read from disk
-        tokenizer, overrides = text_side(bare, [c.name for c in load_classes()] if cfg.vocab == "world" else [])
-        if cfg.patch_dropout:
-            overrides["patch_dropout"] = cfg.patch_dropout
-        model = make_model(bare, image_size, overrides, torch.device("cpu"))
-        head = make_ssl_head(cfg) if cfg.ssl_scale else None
-        _TOWERS[key] = (sum(p.numel() for p in model.parameters()),
-                        train_flops(cfg, model, head, image_size, tokenizer.context_length)["train_gflops"])
-    return _TOWERS[key]
 
 
 def gpu_rates(record: dict) -> tuple[dict[tuple[str, bool], float], dict[str, float], float]:

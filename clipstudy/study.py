@@ -14,7 +14,9 @@ re-executed with the same profile loads its runs instead of training them again.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import multiprocessing
 import os
 import warnings
@@ -28,11 +30,13 @@ from tqdm.auto import tqdm
 from clipstudy.chapters import CHAPTERS
 from clipstudy.compute import parallelism
 from clipstudy.config import ConfigError, from_dict, to_dict
-from clipstudy.data import load_pairs
+from clipstudy.data import DataError, load_pairs, load_world_info
+from clipstudy.losses import make_ssl_head
 from clipstudy.profiles import profile as get_profile
 from clipstudy.records import InvalidRun, RunFailed
 from clipstudy.store import run_dir, train_or_load
-from clipstudy.train import TrainConfig
+from clipstudy.train import TrainConfig, make_model, text_side, train_flops
+from clipstudy.world.classes import load_classes
 from clipstudy.worlds import study_world
 
 # metric keys of evaluate_world -> the short names chapters use (values in %)
@@ -70,6 +74,27 @@ def page_run(profile: str, world: str) -> TrainConfig:
     sizes = chapter(profile, prof["page_run"])
     seed0 = [c for c in configs(sizes, study_world(profile)) if c.seed == sizes["seeds"][0]]
     return max(seed0, key=lambda c: c.samples)
+
+
+_TOWERS: dict[str, tuple[int, float]] = {}  # structure of a run's model -> (parameters, train GFLOPs a sample)
+
+
+def tower(cfg: TrainConfig, image_size: int) -> tuple[int, float]:
+    """(parameters, train GFLOPs per sample) of the model `cfg` trains at `image_size` px: its
+    structure only (no pre-training, no data). A word vocabulary is fitted to the class table's
+    names: a built world's adds its caption grammar's ~150 words, a negligible share of the weights."""
+    structure = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("seed", "samples", "data_limit")}
+    key = json.dumps({**structure, "image_size": image_size}, sort_keys=True)
+    if key not in _TOWERS:
+        bare = dataclasses.replace(cfg, pretrained_image="", data="")  # data="": no world's vocabulary read from disk
+        tokenizer, overrides = text_side(bare, [c.name for c in load_classes()] if cfg.vocab == "world" else [])
+        if cfg.patch_dropout:
+            overrides["patch_dropout"] = cfg.patch_dropout
+        model = make_model(bare, image_size, overrides, torch.device("cpu"))
+        head = make_ssl_head(cfg) if cfg.ssl_scale else None
+        _TOWERS[key] = (sum(p.numel() for p in model.parameters()),
+                        train_flops(cfg, model, head, image_size, tokenizer.context_length)["train_gflops"])
+    return _TOWERS[key]
 
 
 def grid_points(sizes: dict, pool: int) -> list[dict]:
@@ -125,6 +150,7 @@ def train_all(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path | None,
     bar = tqdm(total=len(cfgs), desc=desc, unit="run", disable=not progress)
     records: dict[int, dict | str] = {}  # a run's record, or why it was left out
     if workers > 1 and len(todo) > 1:
+        todo = longest_first([cfgs[i] for i in todo], todo)
         spawn = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools mid-use
         with ProcessPoolExecutor(workers, mp_context=spawn, initializer=torch.set_num_threads,
                                  initargs=(threads,)) as pool:
@@ -139,6 +165,21 @@ def train_all(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path | None,
     bar.close()
     ordered = [records[i] for i in range(len(cfgs))]
     return [r for r in ordered if not isinstance(r, str)], [r for r in ordered if isinstance(r, str)]
+
+
+def longest_first(cfgs: list[TrainConfig], keys: list) -> list:
+    """`keys` (one per config) ordered by the configs' training cost, the costliest first: samples x
+    training GFLOPs per sample (`tower`). Side by side, runs taken in grid order left the largest
+    last, one of them training alone while the other cores sat idle (a data-quantity chapter: its
+    five longest runs, ~3.5 min each, at the end on 2 cores); costliest first, the short runs fill
+    in at the end. Configs whose image size cannot be read (a world folder without world.json)
+    keep their order."""
+    try:
+        sizes = {c.data: c.image_size or load_world_info(c.data)["config"]["image_size"] for c in cfgs}
+    except (DataError, OSError, KeyError):
+        return list(keys)
+    costs = [c.samples * tower(c, c.image_size or sizes[c.data])[1] for c in cfgs]
+    return [k for _, k in sorted(zip(costs, keys), key=lambda ck: -ck[0])]
 
 
 def _train_or_load_one(cfg: TrainConfig, runs_dir: str | Path, world: Path, suites: list[str] | None,

@@ -1,5 +1,6 @@
 """Chapter plumbing: profiles' chapter tables, grids of configs, tidy tables, seed statistics."""
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -162,3 +163,16 @@ def test_precision_auto_follows_the_machine_unless_the_environment_says(monkeypa
     monkeypatch.setenv(compute.PRECISION_ENV, "fp16")
     with pytest.raises(ConfigError, match=r"CLIPSTUDY_PRECISION='fp16' is not valid; use fp32 or bf16"):
         compute.resolve_precision("auto", "cpu")
+
+
+def test_runs_side_by_side_start_costliest_first(tiny_world, tmp_path):
+    """LPT order: samples x training GFLOPs per sample, so a larger tower or a longer run starts
+    before the short ones that then fill in the end; ties keep the grid's order."""
+    grid = {"train": {"batch_size": 64}, "seeds": [0, 1],
+            "grid": [{"model": "vit-ti-8", "samples": 256}, {"model": "vit-s-8", "samples": 256},
+                     {"model": "vit-ti-8", "samples": 1024}]}
+    cfgs = study.configs(grid, tiny_world)  # seeds inner: [ti 256 x2, s 256 x2, ti 1024 x2]
+    order = study.longest_first(cfgs, list(range(len(cfgs))))
+    assert order[:2] == [4, 5] and order[-2:] == [0, 1] and set(order) == set(range(6))
+    elsewhere = [dataclasses.replace(c, data=str(tmp_path)) for c in cfgs]  # no world.json: the grid's order
+    assert study.longest_first(elsewhere, list(range(6))) == list(range(6))
