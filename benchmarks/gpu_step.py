@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -38,10 +37,10 @@ from clipstudy.compute import autocast, describe, matmul_peak, use_fast_kernels
 from clipstudy.data import load_pairs, to_model_input
 from clipstudy.losses import logit_init, make_loss
 from clipstudy.optim import make_optimizer
-from clipstudy.records import read_metrics
-from clipstudy.train import TrainConfig, make_model, text_side, tokenize_pool, train, train_flops
+from clipstudy.train import TrainConfig, make_model, text_side, tokenize_pool, train_flops
 
 from _results import write_result  # this folder: scripts run by path have it on sys.path
+from mfu import measure
 
 HERE = Path(__file__).resolve().parent
 MODES = {"eager": None, "compiled": "default", "CUDA graphs": "reduce-overhead"}  # name -> torch.compile mode
@@ -139,19 +138,15 @@ def main() -> None:
             torch.cuda.empty_cache()
         tmp = Path(tempfile.mkdtemp(prefix="clipstudy-gpu-step-"))
         try:  # the trainer: host gather, pinned copy one batch ahead, the loop's own work
-            steps = max(args.steps, 40)
-            summary = train(TrainConfig(data=args.world, out=str(tmp / "run"), model=args.model,
-                                        image_size=args.image_size, batch_size=batch, samples=steps * batch, warmup=0,
-                                        precision="bf16", device="cuda", compile=True, log_every=10), progress=False)
-            rate = statistics.median(r["samples_per_s"] for r in read_metrics(tmp / "run")[1:])
-            gflops = summary["train_gflops_per_sample"]
-            row = {"what": "trainer, compile=True", "batch": batch, "ms_per_step": round(1e3 * batch / rate, 2),
-                   "samples_per_s": round(rate, 1), "train_gflops_per_sample": round(gflops, 4),
-                   "mfu": round(rate * gflops / peak, 3)}
-            result["rows"].append(row)
-            print(json.dumps(row), flush=True)
+            m = measure(Path(args.world), tmp / "run", args.model, args.image_size, batch, max(args.steps, 40), 1,
+                        "bf16", True, log_every=10)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        row = {"what": "trainer, compile=True", "batch": batch, "ms_per_step": round(1e3 * batch / m["samples_per_s"], 2),
+               "samples_per_s": m["samples_per_s"], "train_gflops_per_sample": m["train_gflops_per_sample"],
+               "mfu": round(m["achieved_gflop_s"] / peak, 3)}
+        result["rows"].append(row)
+        print(json.dumps(row), flush=True)
     print(f"\n{'what':33s} {'batch':>6s} {'ms/step':>8s} {'samples/s':>10s} {'MFU':>6s} {'GPU busy':>8s}")
     for r in result["rows"]:
         busy = f"{r['gpu_busy']:8.0%}" if "gpu_busy" in r else f"{'':8s}"
