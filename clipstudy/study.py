@@ -19,6 +19,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -133,7 +134,7 @@ def train_all(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path | None,
               suites: list[str] | None = None, retrain: bool = False, workers: int | None = None,
               desc: str = "runs (train or load)") -> tuple[list[dict], list[str]]:
     """train_or_load every config, evaluated on `suites` (None = all), with a bar over runs (its
-    time left is the pace of the runs done so far; stored runs load in milliseconds). Runs not
+    time left from the training cost done so far, `run_costs`; stored runs load in milliseconds). Runs not
     yet stored train side by side in `workers` processes (None: `compute.parallelism`'s choice
     for this machine's cores), each on its share of the threads; the store's per-run locks keep
     two processes off one run; under torchrun every rank takes the runs one after another. -> (the records, in the order of `cfgs`, of the runs that
@@ -147,39 +148,57 @@ def train_all(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path | None,
         workers, threads = parallelism(len(todo))
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
-    bar = tqdm(total=len(cfgs), desc=desc, unit="run", disable=not progress)
+    # the costliest first: side by side in grid order, a chapter's longest runs came last and one
+    # trained alone while the other cores sat idle; costliest first, the short runs fill in the end
+    costs = dict(zip(todo, run_costs([cfgs[i] for i in todo]) or [])) if len(todo) > 1 else {}
+    todo.sort(key=lambda i: -costs.get(i, 0))
+    total, done, start = sum(costs.values()), 0.0, time.perf_counter()
+    bar = tqdm(total=len(cfgs), desc=desc, unit="run", disable=not progress,
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]" if costs else None)
     records: dict[int, dict | str] = {}  # a run's record, or why it was left out
+
+    def finished(i: int, record: dict | str) -> None:
+        nonlocal done
+        records[i] = record
+        done += costs.get(i, 0)
+        bar.update()
+        if costs:
+            _time_left(bar, done, total, start)
+
     if workers > 1 and len(todo) > 1:
-        todo = longest_first([cfgs[i] for i in todo], todo)
         spawn = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools mid-use
         with ProcessPoolExecutor(workers, mp_context=spawn, initializer=torch.set_num_threads,
                                  initargs=(threads,)) as pool:
             jobs = {pool.submit(_train_or_load_one, cfgs[i], runs_dir, world, suites, retrain): i for i in todo}
             for job in as_completed(jobs):
-                records[jobs[job]] = job.result()
-                bar.update()
-    for i, cfg in enumerate(cfgs):  # the stored runs (or all, one after another)
+                finished(jobs[job], job.result())
+    for i in todo + list(range(len(cfgs))):  # one after another (then the stored runs, loaded)
         if i not in records:
-            records[i] = _train_or_load_one(cfg, runs_dir, world, suites, retrain)
-            bar.update()
+            finished(i, _train_or_load_one(cfgs[i], runs_dir, world, suites, retrain))
     bar.close()
     ordered = [records[i] for i in range(len(cfgs))]
     return [r for r in ordered if not isinstance(r, str)], [r for r in ordered if isinstance(r, str)]
 
 
-def longest_first(cfgs: list[TrainConfig], keys: list) -> list:
-    """`keys` (one per config) ordered by the configs' training cost, the costliest first: samples x
-    training GFLOPs per sample (`tower`). Side by side, runs taken in grid order left the largest
-    last, one of them training alone while the other cores sat idle (a data-quantity chapter: its
-    five longest runs, ~3.5 min each, at the end on 2 cores); costliest first, the short runs fill
-    in at the end. Configs whose image size cannot be read (a world folder without world.json)
-    keep their order."""
+def run_costs(cfgs: list[TrainConfig]) -> list[float] | None:
+    """Each config's training cost in GFLOPs: samples x training GFLOPs per sample (`tower`); None
+    where an image size cannot be read (a world folder without world.json). What orders the runs
+    side by side and estimates the time left."""
     try:
         sizes = {c.data: c.image_size or load_world_info(c.data)["config"]["image_size"] for c in cfgs}
     except (DataError, OSError, KeyError):
-        return list(keys)
-    costs = [c.samples * tower(c, c.image_size or sizes[c.data])[1] for c in cfgs]
-    return [k for _, k in sorted(zip(costs, keys), key=lambda ck: -ck[0])]
+        return None
+    return [c.samples * tower(c, c.image_size or sizes[c.data])[1] for c in cfgs]
+
+
+def _time_left(bar: tqdm, done: float, total: float, start: float) -> None:
+    """The bar's time left from the training cost done so far (its own pace of runs misleads when
+    the longest runs come first)."""
+    if done and total > done:
+        left = (time.perf_counter() - start) * (total - done) / done
+        bar.set_postfix_str(f"~{left / 60:.0f} min left by cost" if left >= 60 else f"~{left:.0f} s left by cost")
+    else:
+        bar.set_postfix_str("")
 
 
 def _train_or_load_one(cfg: TrainConfig, runs_dir: str | Path, world: Path, suites: list[str] | None,

@@ -165,14 +165,13 @@ def test_precision_auto_follows_the_machine_unless_the_environment_says(monkeypa
         compute.resolve_precision("auto", "cpu")
 
 
-def test_runs_side_by_side_start_costliest_first(tiny_world, tmp_path):
-    """LPT order: samples x training GFLOPs per sample, so a larger tower or a longer run starts
-    before the short ones that then fill in the end; ties keep the grid's order."""
+def test_runs_are_costed_by_samples_and_flops_so_the_costliest_start_first(tiny_world, tmp_path):
+    """train_all starts the costliest runs first (samples x training GFLOPs per sample), so a larger
+    tower or a longer run does not come last and train alone; no world.json: no costs, grid order."""
     grid = {"train": {"batch_size": 64}, "seeds": [0, 1],
             "grid": [{"model": "vit-ti-8", "samples": 256}, {"model": "vit-s-8", "samples": 256},
                      {"model": "vit-ti-8", "samples": 1024}]}
     cfgs = study.configs(grid, tiny_world)  # seeds inner: [ti 256 x2, s 256 x2, ti 1024 x2]
-    order = study.longest_first(cfgs, list(range(len(cfgs))))
-    assert order[:2] == [4, 5] and order[-2:] == [0, 1] and set(order) == set(range(6))
-    elsewhere = [dataclasses.replace(c, data=str(tmp_path)) for c in cfgs]  # no world.json: the grid's order
-    assert study.longest_first(elsewhere, list(range(6))) == list(range(6))
+    costs = study.run_costs(cfgs)
+    assert costs[4] == costs[5] == 4 * costs[0] and costs[0] < costs[2]  # 4x the samples; vit-s-8 costs more a sample
+    assert study.run_costs([dataclasses.replace(c, data=str(tmp_path)) for c in cfgs]) is None
