@@ -126,8 +126,8 @@ CHAPTER_OF_PAGE = {page: name for name, page in PAGES.items()}
 
 def _train_first(profile: str, name: str, world: str, runs_dir: Path, root: Path) -> None:
     """Train (or find) a chapter's runs before its notebook runs, in this process, so that the
-    console shows them: a bar of runs done of the chapter's total with the time left at the
-    pace so far, the runs side by side on this machine's cores (`study.train_all`). The
+    console shows them: a bar of runs done of the chapter's total with the time left from the
+    training cost done so far, the runs side by side on this machine's cores (`study.train_all`). The
     notebook then loads them; a run that fails is named here and left to the notebook to report."""
     with contextlib.chdir(root):  # the notebook's own working folder: relative world paths are its
         try:
