@@ -136,7 +136,7 @@ def train_all(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path | None,
     """train_or_load every config, evaluated on `suites` (None = all), with a bar over runs (its
     time left from the training cost done so far, `run_costs`; stored runs load in milliseconds). Runs not
     yet stored train side by side in `workers` processes (None: `compute.parallelism`'s choice
-    for this machine's cores), each on its share of the threads; the store's per-run locks keep
+    for this machine's cores), the costliest first, each on its share of the threads; the store's per-run locks keep
     two processes off one run; under torchrun every rank takes the runs one after another. -> (the records, in the order of `cfgs`, of the runs that
     succeeded; why each other run was left out: a failed or invalid run)."""
     if not cfgs:
@@ -148,10 +148,8 @@ def train_all(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path | None,
         workers, threads = parallelism(len(todo))
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
-    # the costliest first: side by side in grid order, a chapter's longest runs came last and one
-    # trained alone while the other cores sat idle; costliest first, the short runs fill in the end
-    costs = dict(zip(todo, run_costs([cfgs[i] for i in todo]) or [])) if len(todo) > 1 else {}
-    todo.sort(key=lambda i: -costs.get(i, 0))
+    side_by_side = workers > 1 and len(todo) > 1
+    costs = dict(zip(todo, run_costs([cfgs[i] for i in todo]) or [])) if side_by_side or (progress and todo) else {}
     total, done, start = sum(costs.values()), 0.0, time.perf_counter()
     bar = tqdm(total=len(cfgs), desc=desc, unit="run", disable=not progress,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]" if costs else None)
@@ -165,16 +163,19 @@ def train_all(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path | None,
         if costs:
             _time_left(bar, done, total, start)
 
-    if workers > 1 and len(todo) > 1:
+    if side_by_side:
+        # the costliest first: in grid order a chapter's longest runs came last and one trained
+        # alone while the other cores sat idle; costliest first, the short runs fill in the end
+        todo.sort(key=lambda i: -costs.get(i, 0))
         spawn = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools mid-use
         with ProcessPoolExecutor(workers, mp_context=spawn, initializer=torch.set_num_threads,
                                  initargs=(threads,)) as pool:
             jobs = {pool.submit(_train_or_load_one, cfgs[i], runs_dir, world, suites, retrain): i for i in todo}
             for job in as_completed(jobs):
                 finished(jobs[job], job.result())
-    for i in todo + list(range(len(cfgs))):  # one after another (then the stored runs, loaded)
+    for i, cfg in enumerate(cfgs):  # the stored runs, or all in the grid's order (every torchrun rank alike)
         if i not in records:
-            finished(i, _train_or_load_one(cfgs[i], runs_dir, world, suites, retrain))
+            finished(i, _train_or_load_one(cfg, runs_dir, world, suites, retrain))
     bar.close()
     ordered = [records[i] for i in range(len(cfgs))]
     return [r for r in ordered if not isinstance(r, str)], [r for r in ordered if isinstance(r, str)]
