@@ -149,7 +149,7 @@ def train_all(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path | None,
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
     side_by_side = workers > 1 and len(todo) > 1
-    costs = dict(zip(todo, run_costs([cfgs[i] for i in todo]) or [])) if side_by_side or (progress and todo) else {}
+    costs = dict(zip(todo, run_costs([cfgs[i] for i in todo]) or [])) if len(todo) > 1 and (side_by_side or progress) else {}
     total, done, start = sum(costs.values()), 0.0, time.perf_counter()
     bar = tqdm(total=len(cfgs), desc=desc, unit="run", disable=not progress,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]" if costs else None)
