@@ -60,13 +60,13 @@ run)
   step machine 40 sh -c 'nvidia-smi -L; python3 -c "import torch, open_clip, clipstudy; print(torch.__version__, open_clip.__version__, torch.cuda.get_device_name())"'
   step cpu-guard 60 python3 -m pytest -q -p no:cacheprovider tests/test_device_paths.py \
     -k "nccl or gloo or random_state or shared_memory or precision or hides"
-  step test-gpu 120 env CLIPSTUDY_TEST_GPU=1 CLIPSTUDY_TEST_WORLD=$W python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py
+  step test-gpu 300 env CLIPSTUDY_TEST_GPU=1 CLIPSTUDY_TEST_WORLD=$W python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py
   step gpu-check 200 sh -c "cd benchmarks && python3 gpu_check.py --world $W --world-1021 /tmp/gw/w1021 --out $OUT"
   step mfu 120 sh -c "cd benchmarks && python3 mfu.py --models vit-b-16,vit-b-8 --image-size 64 --batch 1024 \
     --precisions bf16 --steps 60 --skip 2 --log-every 10 --compile vit-b-16 --world $W --out $OUT"
   step notebook 100 python3 -m papermill -k python3 --no-progress-bar notebooks/10_data_quantity.ipynb \
     "$OUT/10_data_quantity-cuda.ipynb" -p profile smoke -p study_world $W -p runs_dir /tmp/nb-runs
-  step gpu-step 300 sh -c "cd benchmarks && python3 gpu_step.py --world $W --batches 1024,2048 --out $OUT"
+  step gpu-step 540 sh -c "cd benchmarks && python3 gpu_step.py --world $W ${GPU_STEP_ARGS:---batches 1024,2048} --out $OUT"
   grep "^=== .*: exit" "$LOG"
   ;;
 *)

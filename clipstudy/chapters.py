@@ -19,7 +19,8 @@ import itertools
 
 LAPTOP_TRAIN = {"batch_size": 64, "warmup": 1_024}
 SMOKE_TRAIN = {"batch_size": 64, "warmup": 64}
-GPU_TRAIN = {"batch_size": 1024, "warmup": 50_000, "precision": "auto", "checkpoint_every": 1_048_576}  # hours a run: resumable
+GPU_TRAIN = {"batch_size": 1024, "warmup": 50_000, "precision": "auto", "checkpoint_every": 1_048_576,  # hours a run: resumable
+             "compile": True}  # on a GPU: CUDA graphs, 2.4-4.5x faster steps (H200: benchmarks/results/mfu-towers-gpu.json)
 LAPTOP_SEEDS = [0, 1, 2, 3, 4]  # 5: a 95% t-interval half as wide as 3 seeds' for the same spread
 # Real web data (a real world: `python -m clipstudy world real`, e.g. CC3M's ~2.8M pairs as shards,
 # ImageNet and its shifts, COCO): the gpu profile's towers and recipe at 64 px, open_clip's BPE

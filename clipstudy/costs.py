@@ -73,8 +73,8 @@ def gpu_rates(record: dict) -> tuple[dict[tuple[str, bool], float], dict[str, fl
 def real_costs(pool: int = REAL_POOL, results_dir: str | Path = "benchmarks/results",
                pages: list[str] | None = None) -> tuple[pd.DataFrame, str]:
     """What each chapter's `real` grid costs on one GPU, estimated from two measurements: the
-    H200's training rate for each tower at 64 px (benchmarks/mfu.py's GPU record, data in
-    memory; a tower it did not time: their median GFLOP/s over the run's GFLOPs) and one CPU
+    H200's training rate for each tower at 64 px (benchmarks/mfu.py's GPU records, data in
+    memory: mfu-gpu.json, and mfu-towers-gpu.json where recorded; a tower neither timed: their median GFLOP/s over the run's GFLOPs) and one CPU
     process's JPEG decode rate (benchmarks/stream.py) times the run's `data_workers`. Each run
     goes at the slower of the two, and is priced from the row of its own mode (`compile`; a
     compiled run of a tower timed only eager: the eager row, which the sentence says). -> (one row
@@ -82,8 +82,10 @@ def real_costs(pool: int = REAL_POOL, results_dir: str | Path = "benchmarks/resu
     final checkpoints; a sentence naming the measurements, the fallbacks taken and the disk)."""
     results = Path(results_dir)
     gpu = json.loads((results / "mfu-gpu.json").read_text())
+    towers = results / "mfu-towers-gpu.json"  # mfu.py's run over the CNN, Swin and Mixer towers, where recorded
+    more = json.loads(towers.read_text())["rows"] if towers.is_file() else []
     decode = json.loads((results / "stream-cpu.json").read_text())
-    measured, eager, median = gpu_rates(gpu)
+    measured, eager, median = gpu_rates({"rows": gpu["rows"] + more})
     per_process = decode["samples_per_s"]["decode"]
     no_row, eager_for_compiled = set(), set()  # towers priced from a fallback, named in the sentence
 
@@ -117,7 +119,7 @@ def real_costs(pool: int = REAL_POOL, results_dir: str | Path = "benchmarks/resu
         f" No compiled row for {', '.join(f'`{m}`' for m in sorted(eager_for_compiled))}: its compiled runs "
         f"priced from the eager row." if eager_for_compiled else ""])
     basis = (f"Measured: the training rate of each tower on an {gpu['machine']} at {gpu['image_size']} px, batch "
-             f"{gpu['batch']} (benchmarks/results/mfu-gpu.json); {per_process:,.0f} JPEGs/s decoded and resized to "
+             f"{gpu['batch']} (benchmarks/results/mfu-gpu.json{', and mfu-towers-gpu.json for the towers it adds' if more else ''}); {per_process:,.0f} JPEGs/s decoded and resized to "
              f"{decode['image_size']} px by one process of {decode['machine']} (benchmarks/results/stream-cpu.json); "
              f"each run at the rate of its own mode (eager, or compiled where it compiles).{fallbacks} Pool: {pool:,} "
              f"pairs. Disk, besides the shards and the real world: each run's final checkpoint (the table's column: "

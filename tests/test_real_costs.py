@@ -58,9 +58,10 @@ def test_book_run_passes_parameters_only_to_notebooks_that_declare_them(capsys):
     assert cli.main(["book", "run", "--only", "95_real_data", "--param", "novalue", "--no-html"]) == 2
 
 
-def test_an_eager_run_is_priced_from_the_eager_row_and_final_checkpoints_are_weights_only(tmp_path):
+def test_an_eager_run_is_priced_from_the_eager_row_and_final_checkpoints_are_weights_only(tmp_path, monkeypatch):
     """mfu-gpu.json holds vit-b-16 eager and compiled (the last row of a model won before, so eager
     runs were priced at the compiled rate)."""
+    monkeypatch.setitem(CHAPTERS["data_quantity"]["real"]["train"], "compile", False)  # the grid trains eager
     results = measurements(tmp_path, gflop_s=100.0, decode=1e12)
     record = json.loads((results / "mfu-gpu.json").read_text())
     record["rows"] = [{**record["rows"][0], "compile": False},
@@ -92,16 +93,31 @@ def test_each_run_is_priced_from_the_row_of_its_own_mode_whatever_the_rows_order
     run was priced at the compiled rate, with it first every compiled one at the eager rate."""
     eager, compiled = {"compile": False, "achieved_gflop_s": 100.0}, {"compile": True, "achieved_gflop_s": 200.0}
     results = measurements(tmp_path, gflop_s=100.0, decode=1e12)
+    monkeypatch.setitem(CHAPTERS["data_quantity"]["real"]["train"], "compile", False)  # the grid trains eager
     hours = {order: _hours(_two_modes(results, rows))[0]
              for order, rows in {"compiled last": [eager, compiled], "compiled first": [compiled, eager]}.items()}
     assert hours["compiled last"] == hours["compiled first"] > 0
-    monkeypatch.setitem(CHAPTERS["data_quantity"]["real"]["train"], "compile", True)  # the grid compiles
+    monkeypatch.setitem(CHAPTERS["data_quantity"]["real"]["train"], "compile", True)  # the grid compiles (as GPU_TRAIN does)
     for rows in ([eager, compiled], [compiled, eager]):
         fast, basis = _hours(_two_modes(results, rows))
         assert fast == pytest.approx(hours["compiled last"] / 2, rel=0.05) and "No compiled row" not in basis
     # compiled runs of a tower timed only eager: the eager rate, and the sentence says so
     slow, basis = _hours(_two_modes(results, [eager]))
     assert slow == hours["compiled last"] and "No compiled row for `vit-b-16`" in basis
+
+
+def test_towers_timed_in_their_own_record_are_priced_from_it(tmp_path):
+    """mfu-towers-gpu.json (mfu.py over the CNN, Swin and Mixer towers) adds its rows to mfu-gpu.json's:
+    the CNN-vs-ViT page prices rn50 from its own compiled rate, not the timed towers' median."""
+    results = measurements(tmp_path, gflop_s=100.0, decode=1e12)
+    before, basis = costs.real_costs(pool=2_800_000, results_dir=results, pages=["30_cnn_vs_vit"])
+    assert "No row for" in basis and "`rn50`" in basis
+    rows = [{"model": m, "precision": "bf16", "compile": c, "achieved_gflop_s": 1e4}
+            for m in ("rn50", "convnext-t", "swin-t", "mixer-b-16") for c in (False, True)]
+    (results / "mfu-towers-gpu.json").write_text(json.dumps({"rows": rows}))
+    after, basis = costs.real_costs(pool=2_800_000, results_dir=results, pages=["30_cnn_vs_vit"])
+    assert "`rn50`" not in basis and "mfu-towers-gpu.json" in basis
+    assert after["GPU-hours"].iloc[0] < before["GPU-hours"].iloc[0]
 
 
 def test_each_run_s_checkpoint_holds_its_own_model_s_weights(tmp_path):
