@@ -149,3 +149,35 @@ def mean_bars(table, x: str, metrics: list[str], title: str = "", n_label: str =
     # hover anywhere above a bar's label: a bar near zero is too thin to point at
     fig.update_layout(title=title, yaxis_title=f"{metrics[0]} (%)", height=420, showlegend=False, hovermode="x")
     return fig
+
+
+def fitted_laws(points: list[dict], curves: list[dict], x: str, title: str = "", xaxis: str = "",
+                yaxis: str = "error (%)") -> go.Figure:
+    """Measured means with 95% intervals (`points`: arm, x, value, low, high) and each arm's fitted
+    curve with its band (`curves`: arm, x, value, low, high, extrapolated), drawn solid over the
+    measured range and dashed beyond it; log x."""
+    fig = go.Figure()
+    palette = pio.templates["plotly"].layout.colorway
+    arms = list(dict.fromkeys([p["arm"] for p in points] + [c["arm"] for c in curves]))
+    for i, arm in enumerate(arms):
+        colour = palette[i % len(palette)]
+        for beyond in (False, True):
+            sel = sorted([c for c in curves if c["arm"] == arm and c["extrapolated"] == beyond], key=lambda c: c[x])
+            if not sel:
+                continue
+            xs = [c[x] for c in sel]
+            fig.add_trace(go.Scatter(x=xs + xs[::-1], y=[c["high"] for c in sel] + [c["low"] for c in sel][::-1],
+                                     fill="toself", line=dict(width=0), fillcolor=colour, opacity=0.12,
+                                     hoverinfo="skip", showlegend=False, legendgroup=arm))
+            fig.add_trace(go.Scatter(x=xs, y=[c["value"] for c in sel], mode="lines", legendgroup=arm,
+                                     line=dict(color=colour, dash="dash" if beyond else "solid"),
+                                     name=f"{arm}: fit" + (", extrapolated" if beyond else ""),
+                                     hovertemplate=f"{arm}<br>{x}=%{{x:,.0f}}<br>fitted %{{y:.1f}}<extra></extra>"))
+        sel = sorted([p for p in points if p["arm"] == arm], key=lambda p: p[x])
+        fig.add_trace(go.Scatter(x=[p[x] for p in sel], y=[p["value"] for p in sel], mode="markers", name=f"{arm}: measured",
+                                 legendgroup=arm, marker=dict(color=colour, size=8),
+                                 error_y=dict(type="data", symmetric=False, array=[p["high"] - p["value"] for p in sel],
+                                              arrayminus=[p["value"] - p["low"] for p in sel]),
+                                 hovertemplate=f"{arm}<br>{x}=%{{x:,.0f}}<br>measured %{{y:.1f}}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title=xaxis or x, yaxis_title=yaxis, xaxis_type="log", height=460)
+    return fig

@@ -78,12 +78,13 @@ def fit(runs: pd.DataFrame, x: str = "samples", metric: str = "zero-shot", chanc
     (predicted - measured: value, low, high)}, and `boot` (the bootstrap's parameter draws, for
     `predict` and `crossover`). `draws` (draw x seed indices) pairs several arms' bootstraps."""
     errors = _errors(runs, x, metric)
+    every = {b: errors[b].to_numpy() for b in errors.columns}  # for the figure, at chance too
     means = errors.mean()
     floor = [b for b in errors.columns if abs(100.0 - means[b] - chance) <= margin]
     errors = errors.drop(columns=floor)
     budgets = [b for b in errors.columns]
     out = {"x": x, "metric": metric, "budgets": budgets, "floor": floor, "n": len(errors), "params": {},
-           "holdout": None, "boot": None, "c0": budgets[0] if budgets else math.nan}
+           "holdout": None, "boot": None, "c0": budgets[0] if budgets else math.nan, "errors": every}
     if len(budgets) < MIN_BUDGETS or len(errors) < 2:
         return {**out, "status": TOO_FEW}
     e = errors.to_numpy()  # seed x budget
@@ -180,6 +181,45 @@ def crossover(small: dict, large: dict, up_to: float = 1e4) -> dict:
     return {"value": value, "low": float(low), "high": float(high), "share_crossing": share,
             "already": value == grid[0], "extrapolated": bool(value > measured), "status": "fitted",
             "range": (float(lo_c), float(hi_c))}
+
+
+def curves(fits: dict[str, dict], up_to: float, points: int = 60) -> tuple[list[dict], list[dict]]:
+    """Tidy rows for plots.fitted_laws: each arm's measured mean error with its 95% t-interval at
+    every budget (those at chance too), and its fitted curve with 95% band from its smallest budget
+    fitted to `up_to` (arms whose fit failed or could not be made: points only)."""
+    measured, fitted = [], []
+    for arm, f in fits.items():
+        for budget, errors in f["errors"].items():
+            ci = interval(errors)
+            measured.append({"arm": arm, f["x"]: budget, "value": ci["effect"], "low": ci["low"], "high": ci["high"]})
+        if f["status"] == OK:
+            for budget in np.geomspace(f["budgets"][0], up_to, points):
+                fitted.append({"arm": arm, f["x"]: float(budget), **predict(f, float(budget))})
+    return measured, fitted
+
+
+def crossover_text(cross: dict) -> str:
+    """'1.2M [0.4M, 9.8M] samples (extrapolated)', or why there is none."""
+    if cross["status"] != "fitted":
+        return f"no fit ({cross['status']})"
+    if cross["already"]:
+        return "the larger is ahead from the smallest budget fitted"
+    if math.isinf(cross["value"]):
+        return f"none up to {cross['range'][1]:,.0f} ({100 * cross['share_crossing']:.0f}% of bootstrap draws cross)"
+    high = "no upper bound" if math.isinf(cross["high"]) else f"{cross['high']:,.0f}"
+    return (f"{cross['value']:,.0f} [{cross['low']:,.0f}, {high}]"
+            + (" (extrapolated)" if cross["extrapolated"] else " (within the grid)"))
+
+
+def crossover_table(fits: dict[str, dict], order: list[str]) -> pd.DataFrame:
+    """Each pair of arms in `order` (smaller first): where the larger's fitted error falls below the
+    smaller's, with its 95% interval, or why no crossover is given."""
+    rows = []
+    for i, small in enumerate(order):
+        for large in order[i + 1:]:
+            cross = crossover(fits[small], fits[large])
+            rows.append({"smaller": small, "larger": large, f"crossover ({fits[small]['x']})": crossover_text(cross)})
+    return pd.DataFrame(rows)
 
 
 def params_table(fits: dict[str, dict]) -> pd.DataFrame:
