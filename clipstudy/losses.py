@@ -36,7 +36,7 @@ def logit_init(cfg) -> dict:
     temperature = SIGLIP_INIT["temperature"] if cfg.loss == "siglip" and cfg.temperature == 0.07 else cfg.temperature
     out = {"init_logit_scale": math.log(1 / temperature)} if temperature != 0.07 else {}
     if cfg.loss == "siglip":
-        out["init_logit_bias"] = SIGLIP_INIT["bias"]
+        out["init_logit_bias"] = cfg.logit_bias  # SIGLIP_INIT["bias"] unless the run starts it elsewhere
     return out
 
 

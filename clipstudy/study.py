@@ -230,7 +230,7 @@ def tidy(runs: list[dict]) -> pd.DataFrame:
 # The TrainConfig fields that make a training strategy (clipstudy/chapters.py names each mix of
 # them: CLIP, SLIP, FLIP, ...): tidy tables carry them, and claims pick their cells by them.
 STRATEGY_FIELDS = ("loss", "patch_dropout", "tome_r", "tome_schedule", "ssl_scale", "augment",
-                   "pretrained_image", "pretrained_text", "lock_image", "lock_text")
+                   "pretrained_image", "pretrained_text", "lock_image", "lock_text", "logit_bias")
 STRATEGY_DEFAULTS = {k: v for k, v in to_dict(TrainConfig()).items() if k in STRATEGY_FIELDS}
 
 
@@ -252,6 +252,8 @@ def strategy(train: dict) -> str:
     name = "SLIP" if slip else "SigLIP" if get("loss") == "siglip" else "CLIP"
     if slip and get("loss") == "siglip":
         name += "+SigLIP"
+    if get("logit_bias", -10.0) != -10.0:
+        name += f"(bias from {get('logit_bias'):g})"
     parts = [name]
     if get("patch_dropout", 0):
         parts.append("FLIP" if get("patch_dropout") == 0.5 else f"FLIP({get('patch_dropout'):g})")

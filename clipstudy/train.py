@@ -105,6 +105,7 @@ class TrainConfig:
     loss: Literal["clip", "siglip"] = "clip"  # clip: softmax contrastive (open_clip ClipLoss); siglip: pairwise sigmoid with a learnable bias (SigLipLoss, bias init -10)
     temperature: float = 0.07  # initial temperature (logit scale 1/T; CLIP: 0.07); siglip runs start at 0.1 (scale 10, SigLIP's t' = log 10) while this is left at 0.07
     learn_temperature: bool = True  # False holds it fixed at `temperature`
+    logit_bias: float = -10.0  # siglip only: the learned bias's start (SigLIP: -10); -log(batch - 1) starts each pair's sigmoid at the batch's share of positive pairs
     # training strategies (paper A's A5/A6, paper B's B1-B3), each off at its default
     patch_dropout: float = 0.0  # FLIP: fraction of image patches dropped in training (both papers: 0.5); ViT towers; eval sees every patch
     augment: str = "none"  # the CLIP view's uint8 batch augmentation: none | crop_flip | randaugment | stacked_randaugment | simclr (clipstudy/augment.py)
@@ -192,6 +193,9 @@ class TrainConfig:
             if on and not vit:
                 raise ConfigError(f"{name} needs a ViT image tower: {self.model} has no patch tokens to drop or "
                                   f"merge; ViTs: {[m for m in models.MODELS if models.is_vit(m)]}")
+        if self.logit_bias != -10.0 and self.loss != "siglip":
+            raise ConfigError(f"logit_bias={self.logit_bias} needs loss='siglip' (the softmax loss has no bias); "
+                              f"leave it at -10 with loss={self.loss!r}")
         for tower in ("image", "text"):
             if getattr(self, f"lock_{tower}") and not getattr(self, f"pretrained_{tower}"):
                 raise ConfigError(f"lock_{tower}=true needs pretrained_{tower}: a frozen random tower learns nothing")
