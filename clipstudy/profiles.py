@@ -46,7 +46,7 @@ PROFILES: dict[str, dict] = {
     },
     "real": {  # data= webdataset shards; evaluation world= any world folder or real suites
         "train": {"model": "vit-b-8", "samples": 30_000_000, "batch_size": 2048, "warmup": 2_000 * 2048,
-                  "precision": "auto", "image_size": 64},
+                  "precision": "auto", "image_size": 64, "compile": True},  # compiled, as the chapters' GPU_TRAIN
         "study_world": {"image_size": 64},
     },
 }
