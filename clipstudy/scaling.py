@@ -198,16 +198,21 @@ def curves(fits: dict[str, dict], up_to: float, points: int = 60) -> tuple[list[
     return measured, fitted
 
 
+def _num(value: float) -> str:
+    """Samples with thousands separators; PFLOPs (small) with three significant digits."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def crossover_text(cross: dict) -> str:
-    """'1.2M [0.4M, 9.8M] samples (extrapolated)', or why there is none."""
+    """'1,234,567 [412,000, 9,800,000] (extrapolated)', or why there is none."""
     if cross["status"] != "fitted":
         return f"no fit ({cross['status']})"
     if cross["already"]:
         return "the larger is ahead from the smallest budget fitted"
     if math.isinf(cross["value"]):
-        return f"none up to {cross['range'][1]:,.0f} ({100 * cross['share_crossing']:.0f}% of bootstrap draws cross)"
-    high = "no upper bound" if math.isinf(cross["high"]) else f"{cross['high']:,.0f}"
-    return (f"{cross['value']:,.0f} [{cross['low']:,.0f}, {high}]"
+        return f"none up to {_num(cross['range'][1])} ({100 * cross['share_crossing']:.0f}% of bootstrap draws cross)"
+    high = "no upper bound" if math.isinf(cross["high"]) else _num(cross["high"])
+    return (f"{_num(cross['value'])} [{_num(cross['low'])}, {high}]"
             + (" (extrapolated)" if cross["extrapolated"] else " (within the grid)"))
 
 
@@ -227,13 +232,13 @@ def params_table(fits: dict[str, dict]) -> pd.DataFrame:
     held-out check (predicted vs measured error at the largest budget) and its status."""
     rows = []
     for arm, f in fits.items():
-        row = {"arm": arm, "budgets fitted": ", ".join(f"{b:,}" for b in f["budgets"]),
-               "at chance (left out)": ", ".join(f"{b:,}" for b in f["floor"]) or "none", "seeds": f["n"]}
+        row = {"arm": arm, "budgets fitted": ", ".join(_num(b) for b in f["budgets"]),
+               "at chance (left out)": ", ".join(_num(b) for b in f["floor"]) or "none", "seeds": f["n"]}
         for name, p in f["params"].items():
             row[name] = f"{p['value']:.3g} [{p['low']:.3g}, {p['high']:.3g}]"
         h = f["holdout"]
         if h:
-            row["held out"] = f"{h['budget']:,}"
+            row["held out"] = _num(h["budget"])
             row["predicted error"] = f"{h['predicted']['value']:.1f} [{h['predicted']['low']:.1f}, {h['predicted']['high']:.1f}]"
             row["measured error"] = f"{h['measured']['value']:.1f} [{h['measured']['low']:.1f}, {h['measured']['high']:.1f}]"
         row["fit"] = f["status"]
