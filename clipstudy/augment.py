@@ -98,11 +98,9 @@ def _float(x: torch.Tensor) -> torch.Tensor:
     return x if x.is_floating_point() else x.float().div_(255.0)  # colour ops work in [0, 1]
 
 
-def resized_crop_flip(x, g, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip_p=0.5) -> torch.Tensor:
-    """NCHW -> float NCHW in [0, 1]: a RandomResizedCrop box per image (torchvision's sampler,
-    its 10 tries drawn at once; no valid try -> the whole image, as torchvision for square
-    images), resized back bilinearly and mirrored with probability `flip_p`, in one grid_sample."""
-    b, _, h, w = x.shape
+def crop_boxes(b: int, h: int, w: int, scale, ratio, g) -> tuple[torch.Tensor, ...]:
+    """(top, left, height, width) float tensors of one RandomResizedCrop box per image: torchvision's
+    sampler, its 10 tries drawn at once; no valid try -> the whole image, as torchvision for square images."""
     area = h * w * _uniform((b, 10), *scale, g)
     r = torch.exp(_uniform((b, 10), math.log(ratio[0]), math.log(ratio[1]), g))
     cw, ch = torch.sqrt(area * r).round(), torch.sqrt(area / r).round()
@@ -113,6 +111,15 @@ def resized_crop_flip(x, g, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip_p=0.5)
     ch = torch.where(has, ch.gather(1, first)[:, 0], float(h))
     j = (_rand(b, g) * (w - cw + 1)).floor()  # torch.randint(0, w - cw + 1)
     i = (_rand(b, g) * (h - ch + 1)).floor()
+    return i, j, ch, cw
+
+
+def resized_crop_flip(x, g, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip_p=0.5) -> torch.Tensor:
+    """NCHW -> float NCHW in [0, 1]: a RandomResizedCrop box per image (torchvision's sampler,
+    its 10 tries drawn at once; no valid try -> the whole image, as torchvision for square
+    images), resized back bilinearly and mirrored with probability `flip_p`, in one grid_sample."""
+    b, _, h, w = x.shape
+    i, j, ch, cw = crop_boxes(b, h, w, scale, ratio, g)
     flip = _rand(b, g) < flip_p
     # output pixel centre u -> input x = j + (u + .5) * cw / w - .5, in grid_sample's [-1, 1]
     # units (align_corners=False): gx = a * xn + c with a = cw / w, c = (2j + cw) / w - 1
@@ -328,6 +335,18 @@ _PIPELINES = {
     # kernel 3 ~ SimCLR's 10% of the image side at 32 px; sigma 0.1-2 as SLIP / torchvision
     "simclr": (functools.partial(resized_crop_flip, scale=(0.08, 1.0)), color_jitter, grayscale, gaussian_blur),
 }
+
+
+def crop_settings(name: str) -> dict | None:
+    """The RandomResizedCrop settings (scale, ratio, flip_p) in pipeline `name`, or None where it
+    has no crop (what clipstudy/crops.py draws boxes with)."""
+    if name not in _PIPELINES:
+        raise ConfigError(f"augment={name!r} is not valid; choose one of {list(AUGMENTATIONS)}")
+    for op in _PIPELINES[name]:
+        if getattr(op, "func", None) is resized_crop_flip:
+            return {"scale": op.keywords.get("scale", (0.08, 1.0)), "ratio": op.keywords.get("ratio", (3 / 4, 4 / 3)),
+                    "flip_p": op.keywords.get("flip_p", 0.5)}
+    return None
 
 
 def make(name: str) -> Augment:

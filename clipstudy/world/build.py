@@ -158,6 +158,14 @@ def _rng(cfg: WorldConfig, stream: str) -> np.random.Generator:
     return np.random.default_rng([cfg.seed, STREAMS[stream]])
 
 
+def pool_layouts(cfg: WorldConfig, n_classes: int, n_styles: int) -> scenes.Layouts:
+    """The training pool's scene layouts (classes, sprite scales, positions) exactly as `build`
+    drew them, from the same stream: where each emoji of each pair's image lies, for analyses of
+    the pool (e.g. what an augmentation's crop cuts out) without storing boxes."""
+    return scenes.random_scenes(_rng(cfg, "train"), cfg.pairs, n_classes, cfg.image_size, cfg.max_objects,
+                                scenes.TRAIN_BACKGROUNDS, n_styles)
+
+
 def _build(cfg: WorldConfig, folder: Path, progress: bool) -> dict:
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -190,8 +198,7 @@ def _build(cfg: WorldConfig, folder: Path, progress: bool) -> dict:
         return [(world_classes[c], y, x) for c, y, x in layouts.objects(i, size)]
 
     # ---- training pool ----
-    pool = scenes.random_scenes(_rng(cfg, "train"), cfg.pairs, n_cls, size, cfg.max_objects,
-                                scenes.TRAIN_BACKGROUNDS, len(train_banks))
+    pool = pool_layouts(cfg, n_cls, len(train_banks))
     _write_images(folder / "train" / "images.npy", [(pool, train_banks)], backgrounds, progress, "train images")
     lap("train_images")
     dice = captions.Dice(_rng(cfg, "captions"))
