@@ -282,6 +282,9 @@ def findings(results: pd.DataFrame) -> str:
             fit = results[results["samples"] == n_at].groupby("lever")["fit gap"].mean()
             extra = (f"; train-vs-held-out gap {fit[name]:.1f} points of i2t R@1 against {fit[base]:.1f} for the whole "
                      f"pool ({n_at // lever['train']['data_limit']} epochs of {lever['train']['data_limit']:,} pairs)")
+        seeds = results[(results["lever"] == name) & (results["samples"] == n_at)].sort_values("seed")
+        if len(seeds) > 1:  # screened with several seeds: each one, as a stalled seed drags a mean far down
+            extra += "; per seed " + ", ".join(f"{v:.1f}%" for v in seeds["zero-shot"])
         lines.append(f"- {'**' + name + '**' if lever['kind'] == 'path' else name} ({lever['kind']} row): "
                      f"{gain:+.1f} points zero-shot at {n_at:,} samples over *{base}*{extra} — {lever['why']}.")
     if (ref, at) in mean.index and (first, at) in mean.index:
