@@ -96,8 +96,14 @@ def test_flops_match_a_hand_count():
     # plus attention 2 * 17 * w MACs per token; patch embedding 16 * (3*8*8) * w; projection w * 128.
     w, t, layers = 128, 17, 4
     macs = layers * (t * 12 * w * w + 2 * t * t * w) + 16 * 3 * 64 * w + w * EMBED
-    f = models.flops_per_sample(models.create_model("vit-ti-8", 32), 32)
+    model = models.create_model("vit-ti-8", 32)
+    f = models.flops_per_sample(model, 32)
     assert f["image_gflops"] == pytest.approx(2 * macs / 1e9, rel=1e-6)
+    # a locked tower (no parameter needs a gradient) counts the same FLOPs, under no_grad too, and stays locked
+    model.requires_grad_(False)
+    with torch.no_grad():
+        assert models.flops_per_sample(model, 32) == f
+    assert not any(p.requires_grad for p in model.parameters())
 
 
 @pytest.mark.parametrize("name", ["vit-ti-8", "swin-t"])
