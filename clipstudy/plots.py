@@ -131,6 +131,30 @@ def frontier(rows: list[dict], x: str, y: str, color: str, label: str, title: st
     return fig
 
 
+def frontier_means(points, kind: str, title: str = "", xaxis: str = "", yaxis: str = "") -> go.Figure:
+    """verdicts.frontier_points as a figure: each configuration's mean error with its 95% interval
+    over seeds, one trace per `kind`, open markers where some pre-training compute is not counted,
+    and the frontier through the points on the lower envelope of the means."""
+    fig = go.Figure()
+    for g in list(dict.fromkeys(points[kind])):
+        sel = points[points[kind] == g]
+        fig.add_trace(go.Scatter(
+            x=sel["compute"], y=sel["error"], mode="markers", name=str(g),
+            marker=dict(symbol=["circle-open" if u else "circle" for u in sel["uncounted"]], size=8),
+            error_y=dict(type="data", symmetric=False, array=sel["high"] - sel["error"],
+                         arrayminus=sel["error"] - sel["low"], visible=True),
+            customdata=np.array(list(zip(sel["samples"], sel["low"], sel["high"], sel["n"],
+                                         sel["uncounted"].replace("", "nothing"))), dtype=object),
+            hovertemplate=(f"{g}<br>%{{customdata[0]:,}} samples<br>%{{x:.3g}} PFLOPs<br>error %{{y:.1f}} "
+                           "[%{customdata[1]:.1f}, %{customdata[2]:.1f}], n=%{customdata[3]}<br>"
+                           "not counted: %{customdata[4]}<extra></extra>")))
+    env = points[points["on_frontier"]].sort_values("compute")
+    fig.add_trace(go.Scatter(x=env["compute"], y=env["error"], mode="lines", name="frontier (means)",
+                             line=dict(dash="dash", color="black"), line_shape="hv", hoverinfo="skip"))
+    fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title=yaxis, height=460, xaxis_type="log")
+    return fig
+
+
 def mean_bars(table, x: str, metrics: list[str], title: str = "", n_label: str = "seeds") -> go.Figure:
     """Mean +- standard deviation over seeds as bars, one per row of `table` (stats.aggregate's
     `<metric>_mean`, `<metric>_std`, `n`), labelled by column `x`; a dropdown switches the metric."""

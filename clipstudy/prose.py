@@ -77,6 +77,26 @@ def crop_note(damage: pd.DataFrame, summary: pd.DataFrame) -> str:
             f"is not run yet.")
 
 
+def frontier_note(points: pd.DataFrame, kind: str = "run kind") -> str:
+    """The frontier of verdicts.frontier_points in words: each configuration on it, in order of
+    compute, with its error and interval, and the error it saves over the one before (paired by
+    seed); then how many configurations lean on pre-training compute we do not count."""
+    env = points[points["on_frontier"]]
+    lines = ["| compute (PFLOPs) | configuration | zero-shot error (%) | error saved over the point before |",
+             "|---|---|---|---|"]
+    for r in env.to_dict("records"):
+        saved = ("–" if pd.isna(r["gain"]) else
+                 f"{r['gain']:+.1f} [{r['gain_low']:+.1f}, {r['gain_high']:+.1f}]"
+                 + (" (within noise)" if r["gain_low"] <= 0 else ""))
+        lines.append(f"| {r['compute']:.3g} | {r[kind]}, {r['samples']:,} samples | {r['error']:.1f} "
+                     f"[{r['low']:.1f}, {r['high']:.1f}], n={r['n']} | {saved} |")
+    uncounted = points[points["uncounted"] != ""]
+    tail = (f"\n\n{len(uncounted)} of {len(points)} configurations use a pre-trained text tower whose "
+            f"pre-training is not ours to count (open markers); the SimCLR image towers' pre-training is "
+            f"counted in their compute." if len(uncounted) else "")
+    return "\n".join(lines) + tail
+
+
 def real_line(page: str, pool: int = REAL_POOL, results_dir: str | Path = "benchmarks/results") -> str:
     """The sentence a chapter page ends with: what its `real` grid trains and costs on one GPU."""
     costs, _ = real_costs(pool, results_dir, pages=[page])

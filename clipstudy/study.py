@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import multiprocessing
 import os
 import time
@@ -213,7 +214,10 @@ def _train_or_load_one(cfg: TrainConfig, runs_dir: str | Path, world: Path, suit
 
 
 def tidy(runs: list[dict]) -> pd.DataFrame:
-    """One row per run: its config axes, cost, and metrics (in %)."""
+    """One row per run: its config axes, cost, and metrics (in %). Cost: `pflops` of its training,
+    `pretrain_pflops` of the SimCLR pre-training its image tower needed (NaN for a run stored
+    before it was recorded), and `uncounted`, the pre-training compute that is not ours to count
+    (a downloaded text tower's)."""
     rows = []
     for r in runs:
         cfg, s = r["config"]["train"], r["summary"]
@@ -221,6 +225,8 @@ def tidy(runs: list[dict]) -> pd.DataFrame:
                **{k: cfg.get(k, STRATEGY_DEFAULTS[k]) for k in STRATEGY_FIELDS}, "seed": cfg["seed"], "pool": s["pool_pairs"],
                "samples": s["samples"], "epochs": s["samples"] / s["pool_pairs"], "batch_size": cfg["batch_size"],
                "gflops_per_sample": s["train_gflops_per_sample"], "pflops": s["total_pflops"],
+               "pretrain_pflops": s.get("pretrain_pflops", math.nan if cfg.get("pretrained_image") else 0.0),
+               "uncounted": f"{cfg['pretrained_text']}'s pre-training" if cfg.get("pretrained_text") else "",
                "image_size": s["image_size"], "precision": s.get("precision", "fp32"), "train_seconds": s["seconds"]}
         row.update({name: 100 * r["eval"][key] for key, name in METRICS.items() if key in r["eval"]})
         rows.append(row)

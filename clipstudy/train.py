@@ -237,11 +237,19 @@ def train_flops(cfg: TrainConfig, model, ssl_head, image_size: int, context_leng
     f = models.flops_per_sample(model, image_size, context_length, training=True)
     image, text = f["image_gflops"], f["text_gflops"]
     train = (1 if cfg.lock_image else 3) * image + (1 if cfg.lock_text else 3) * text
+    full = (models.flops_per_sample(model, image_size, context_length)["image_gflops"]  # SSL views keep every patch
+            if ssl_head is not None or cfg.pretrained_image else 0.0)
     if ssl_head is not None:
-        full = models.flops_per_sample(model, image_size, context_length)["image_gflops"]  # views keep every patch
-        head = 2 * sum(p.numel() for n, p in ssl_head.named_parameters() if p.ndim == 2) / 1e9  # multiply-adds x2
-        train += 3 * 2 * (full + head)
-    return {**f, "train_gflops": train}
+        train += 3 * 2 * (full + _head_gflops(ssl_head))
+    # the image tower's SimCLR pre-training (clipstudy/pretrain.py) is compute the run needs too:
+    # two trained views of each of `pretrain_samples` images through the tower and its head
+    pretrain = 3 * 2 * (full + _head_gflops(make_ssl_head(cfg))) * cfg.pretrain_samples if cfg.pretrained_image else 0.0
+    return {**f, "train_gflops": train, "pretrain_gflops": pretrain}
+
+
+def _head_gflops(head: torch.nn.Module) -> float:
+    """An MLP head's forward GFLOPs for one input: its matmuls' multiply-adds x2."""
+    return 2 * sum(p.numel() for p in head.parameters() if p.ndim == 2) / 1e9
 
 
 def text_side(cfg: TrainConfig, captions: list[str]) -> tuple[Callable, dict]:
@@ -661,6 +669,7 @@ def _train(cfg: TrainConfig, pairs, image_size: int, device: torch.device, preci
                "samples_per_s": round(steps * cfg.batch_size / seconds, 2),
                "train_gflops_per_sample": flops["train_gflops"],
                "total_pflops": steps * cfg.batch_size * flops["train_gflops"] / 1e6,
+               "pretrain_pflops": flops["pretrain_gflops"] / 1e6,
                "pool_pairs": len(pairs), "out": str(out)}
     if isinstance(pairs.images, LazyImages):  # images that failed to decode when drawn (rank 0's), replaced by the next row
         bad = sorted(pairs.images.bad)

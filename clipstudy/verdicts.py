@@ -259,6 +259,34 @@ def frontier(table: pd.DataFrame, claim: str, chance: float, **kw) -> dict:
     return _judged(out, table, [{"model": m} for m in table["model"].unique()], chance, **kw)
 
 
+def frontier_points(table: pd.DataFrame, kind: str = "run kind") -> pd.DataFrame:
+    """The compute frontier over seed means: one row per configuration (a tidy table's runs that
+    differ only in seed), with its mean zero-shot error and 95% t-interval over seeds (`low`,
+    `high`, `n`), its compute in PFLOPs (`compute`: training plus the SimCLR pre-training its
+    image tower needed), what pre-training is not counted (`uncounted`), and `on_frontier`: on the
+    lower envelope of mean error over compute, with `gain` [`gain_low`, `gain_high`]: the error
+    a frontier point saves over the frontier point before it, paired by seed (95% t-interval over
+    the seeds both ran). `kind` names the configuration's tower and strategy."""
+    keys = [kind, "samples", "pool", "image_size", *STRATEGY_FIELDS]
+    runs = table.assign(error=100 - table["zero-shot"], compute=table["pflops"] + table["pretrain_pflops"])
+    rows = []
+    for key, group in runs.groupby(keys, sort=False, dropna=False):
+        ci = interval(group["error"])
+        rows.append({**dict(zip(keys, key)), "error": ci["effect"], "low": ci["low"], "high": ci["high"],
+                     "n": ci["n"], "compute": group["compute"].mean(), "uncounted": group["uncounted"].iloc[0],
+                     "_errors": group.set_index("seed")["error"]})
+    env = lower_envelope([r for r in rows if math.isfinite(r["compute"])], "compute", "error")
+    for r in rows:
+        r.update(on_frontier=False, gain=math.nan, gain_low=math.nan, gain_high=math.nan)
+    for before, r in zip(env, env[1:]):  # each step along the frontier: error saved, paired by seed
+        gain = interval((before["_errors"] - r["_errors"]).dropna())
+        r.update(gain=gain["effect"], gain_low=gain["low"], gain_high=gain["high"])
+    for r in env:
+        r["on_frontier"] = True
+    out = pd.DataFrame([{k: v for k, v in r.items() if k != "_errors"} for r in rows])
+    return out.sort_values("compute", ignore_index=True)
+
+
 def throughput(rows: pd.DataFrame, claim: str, faster: str, reference: str) -> dict:
     """Samples/s of strategy `faster` above `reference`, in % of the reference in the same benchmark
     round (benchmarks/strategies.py rows: strategy, round, samples_per_s), t-interval over rounds."""

@@ -93,6 +93,12 @@ def test_a_simclr_tower_is_pretrained_once_and_loaded(world, tmp_path):
     assert path.stat().st_mtime_ns == stamp  # another run of the same pre-training recipe loads the cached tower
     assert tuned["dir"] != run["dir"]
     assert pretrain.cache_path(dataclasses.replace(cfg, seed=1), 32) != path  # each seed its own tower
+    # the compute the run needed counts the pre-training: 2 trained views of each image, tower and head
+    s = run["summary"]
+    full = models.flops_per_sample(trained, s["image_size"])["image_gflops"]
+    assert s["pretrain_pflops"] > 3 * 2 * full * 128 / 1e6  # ... plus the head's matmuls
+    assert study.tidy([run])["pretrain_pflops"].item() == s["pretrain_pflops"]
+    assert study.tidy([tuned])["uncounted"].item() == ""
 
 
 @pytest.mark.parametrize("fields, message", [
