@@ -59,6 +59,8 @@ AUGMENTATIONS = {
     "randaugment": "RandAugment(num_ops=2, magnitude=9, 31 bins), torchvision's ops, an op draw per image",
     "stacked_randaugment": "RandAugment, then crop(scale 0.2-1) + flip + ColorJitter(.4,.4,.4,.1) p=.8 "
                            "+ grayscale p=.2 (SupCon)",
+    "stacked_randaugment_nocrop": "Stacked RandAugment without its crop and flip: RandAugment, ColorJitter p=.8, "
+                                  "grayscale p=.2 (our check: do the crops, which cut named emoji out, make it hurt?)",
     "simclr": "crop(scale 0.08-1) + ColorJitter(.4,.4,.4,.1) p=.8 + grayscale p=.2 + blur(3, sigma .1-2) p=.5 "
               "+ flip (SLIP's SSL view)",
 }
@@ -331,6 +333,7 @@ _PIPELINES = {
     # SupCon's CIFAR crop scale (0.2-1): at 32 px, 0.08 of the area is a 9x9 patch
     "stacked_randaugment": (randaugment, functools.partial(resized_crop_flip, scale=(0.2, 1.0)),
                             color_jitter, grayscale),
+    "stacked_randaugment_nocrop": (randaugment, color_jitter, grayscale),
     # flip is folded into the crop; it commutes with the colour ops and the symmetric blur.
     # kernel 3 ~ SimCLR's 10% of the image side at 32 px; sigma 0.1-2 as SLIP / torchvision
     "simclr": (functools.partial(resized_crop_flip, scale=(0.08, 1.0)), color_jitter, grayscale, gaussian_blur),

@@ -610,6 +610,19 @@ def _(t, chance):
     return parts[0] if len(parts) == 1 else all_of("Stacked RA on half the data matches none on the full", parts)
 
 
+@claim("A6.crop-cause", "augmentation", "strategies", "(crops) Stacked RandAugment hurts less without its crop and flip",
+       "is 'augmentation hurts' here about augmentation, or about crops that cut out emoji the caption names?",
+       "our check", "difference, every pool", "–", ours=True)
+def _(t, chance):
+    if not (t["augment"] == "stacked_randaugment_nocrop").any():  # profiles without the check's runs (gpu, real)
+        return None
+    return all_of("Stacked RA without its crop and flip above Stacked RA, on every pool",
+                  [test(t, f"without crop above with, on {pool:,} pairs", "zero-shot",
+                        _gain({"augment": "stacked_randaugment_nocrop", "pool": pool},
+                              {"augment": "stacked_randaugment", "pool": pool}), chance)
+                   for pool in sorted(t["pool"].unique())])
+
+
 # ---- B: pre-trained towers and tricks (table: B2 cells on the largest pool, B1 on the smallest) ----
 
 TEXT, IMAGE = arm(chapters.MINILM), arm(chapters.SIMCLR)

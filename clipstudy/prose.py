@@ -69,12 +69,20 @@ def crop_note(damage: pd.DataFrame, summary: pd.DataFrame) -> str:
     parts = [f"{name}: {100 * row['named emoji cut']:.0f}% of pairs cut, zero-shot {at[name] - at['none']:+.1f} points"
              for name, row in damage.iterrows() if name != "none" and name in at]
     flipped = damage["relation flipped"].max()
-    return (f"On the {pool:,}-pair pool, against no augmentation: {'; '.join(parts)}. A flip reverses the relation of "
+    text = (f"On the {pool:,}-pair pool, against no augmentation: {'; '.join(parts)}. A flip reverses the relation of "
             f"{100 * flipped:.1f}% of captions (those saying left or right). RandAugment crops nothing (its geometric "
             f"ops shift and rotate); crop & flip differs from no augmentation only by its crop and flip, and Stacked "
             f"RandAugment from RandAugment by its crop, colour jitter and grayscale: those gaps bound what the cut "
-            f"captions can explain. The causal check (crops limited to keep every named emoji, trained at 5 seeds) "
-            f"is not run yet.")
+            f"captions can explain.")
+    nocrop, stacked = "stacked_randaugment_nocrop", "stacked_randaugment"
+    if nocrop not in at or stacked not in at:
+        return text + " The causal check (Stacked RandAugment without its crop and flip) has no runs at this profile."
+    harm, crop_part = at["none"] - at[stacked], at[nocrop] - at[stacked]
+    share = f" ({100 * crop_part / harm:.0f}% of it)" if harm > 0 else ""
+    return (text + f" The causal check trains Stacked RandAugment without its crop and flip: on this pool it scores "
+            f"{at[nocrop] - at['none']:+.1f} points against none and {crop_part:+.1f} against Stacked RandAugment, so "
+            f"the crop and flip account for {crop_part:+.1f} of Stacked RandAugment's {-harm:+.1f}{share} in the seed "
+            f"means; the verdict row (crops) below tests it on every pool, paired by seed.")
 
 
 def frontier_note(points: pd.DataFrame, kind: str = "run kind") -> str:

@@ -108,7 +108,7 @@ class TrainConfig:
     logit_bias: float = -10.0  # siglip only: the learned bias's start (SigLIP: -10); -log(batch - 1) starts each pair's sigmoid at the batch's share of positive pairs
     # training strategies (paper A's A5/A6, paper B's B1-B3), each off at its default
     patch_dropout: float = 0.0  # FLIP: fraction of image patches dropped in training (both papers: 0.5); ViT towers; eval sees every patch
-    augment: str = "none"  # the CLIP view's uint8 batch augmentation: none | crop_flip | randaugment | stacked_randaugment | simclr (clipstudy/augment.py)
+    augment: str = "none"  # the CLIP view's uint8 batch augmentation: none | crop_flip | randaugment | stacked_randaugment | stacked_randaugment_nocrop | simclr (clipstudy/augment.py)
     ssl_scale: float = 0.0  # SLIP: + ssl_scale x SimCLR loss (NT-Xent, tau 0.1) on two more views of each image (SLIP: 1.0); ~2x the image tower's compute
     tome_r: int = 0  # token merging (ToMe): tokens merged in each ViT block; 0 = off
     tome_schedule: Literal["constant", "decreasing"] = "constant"  # tome_r in every block, or ToMe's decreasing schedule (2 x tome_r falling linearly to 0: about as many merged in all)
