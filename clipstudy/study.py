@@ -15,6 +15,7 @@ re-executed with the same profile loads its runs instead of training them again.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import math
@@ -214,14 +215,17 @@ def _train_or_load_one(cfg: TrainConfig, runs_dir: str | Path, world: Path, suit
 
 
 def tidy(runs: list[dict]) -> pd.DataFrame:
-    """One row per run: its config axes, cost, and metrics (in %). Cost: `pflops` of its training,
+    """One row per run: its config axes (`config`: a key shared by the runs that differ only in
+    seed), cost, and metrics (in %). Cost: `pflops` of its training,
     `pretrain_pflops` of the SimCLR pre-training its image tower needed (NaN for a run stored
     before it was recorded), and `uncounted`, the pre-training compute that is not ours to count
     (a downloaded text tower's)."""
     rows = []
     for r in runs:
         cfg, s = r["config"]["train"], r["summary"]
-        row = {"run": Path(r["dir"]).name, "model": cfg["model"], "strategy": strategy(cfg),
+        same = json.dumps({k: v for k, v in cfg.items() if k not in ("seed", "out")}, sort_keys=True)
+        row = {"run": Path(r["dir"]).name, "config": hashlib.sha256(same.encode()).hexdigest()[:12],
+               "model": cfg["model"], "strategy": strategy(cfg),
                **{k: cfg.get(k, STRATEGY_DEFAULTS[k]) for k in STRATEGY_FIELDS}, "seed": cfg["seed"], "pool": s["pool_pairs"],
                "samples": s["samples"], "epochs": s["samples"] / s["pool_pairs"], "batch_size": cfg["batch_size"],
                "gflops_per_sample": s["train_gflops_per_sample"], "pflops": s["total_pflops"],

@@ -261,7 +261,7 @@ def frontier(table: pd.DataFrame, claim: str, chance: float, **kw) -> dict:
 
 def frontier_points(table: pd.DataFrame, kind: str = "run kind") -> pd.DataFrame:
     """The compute frontier over seed means: one row per configuration (a tidy table's runs that
-    differ only in seed), with its mean zero-shot error and 95% t-interval over seeds (`low`,
+    differ only in seed: its `config` key), with its mean zero-shot error and 95% t-interval over seeds (`low`,
     `high`, `n`), its compute in PFLOPs (`compute`: training plus the SimCLR pre-training its
     image tower needed), what pre-training is not counted (`uncounted`), and `on_frontier`: on the
     lower envelope of mean error over compute, with `gain` [`gain_low`, `gain_high`]: the error
@@ -270,9 +270,9 @@ def frontier_points(table: pd.DataFrame, kind: str = "run kind") -> pd.DataFrame
     keys = [kind, "samples", "pool", "image_size", *STRATEGY_FIELDS]
     runs = table.assign(error=100 - table["zero-shot"], compute=table["pflops"] + table["pretrain_pflops"])
     rows = []
-    for key, group in runs.groupby(keys, sort=False, dropna=False):
+    for _, group in runs.groupby("config", sort=False):
         ci = interval(group["error"])
-        rows.append({**dict(zip(keys, key)), "error": ci["effect"], "low": ci["low"], "high": ci["high"],
+        rows.append({**group.iloc[0][keys].to_dict(), "error": ci["effect"], "low": ci["low"], "high": ci["high"],
                      "n": ci["n"], "compute": group["compute"].mean(), "uncounted": group["uncounted"].iloc[0],
                      "_errors": group.set_index("seed")["error"]})
     env = lower_envelope([r for r in rows if math.isfinite(r["compute"])], "compute", "error")

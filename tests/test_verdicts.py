@@ -155,7 +155,7 @@ def test_frontier_measures_the_growth_of_the_compute_optimal_tower():
 def test_frontier_points_average_seeds_and_pair_each_step():
     # three configurations x 3 seeds: cheap and poor, costly and better (by 10 points, seed-paired),
     # a third as costly but no better; SimCLR pre-training adds to one's compute
-    rows = [{"seed": s, "run kind": k, "samples": n, "pool": n, "image_size": 32, **study.STRATEGY_DEFAULTS,
+    rows = [{"seed": s, "config": k, "run kind": k, "samples": n, "pool": n, "image_size": 32, **study.STRATEGY_DEFAULTS,
              "pflops": c, "pretrain_pflops": pre, "uncounted": u, "zero-shot": z + s}
             for s in range(3) for k, n, c, pre, u, z in (("small", 100, 1.0, 0.0, "", 20.0),
                                                          ("large", 100, 8.0, 0.0, "", 30.0),
