@@ -78,7 +78,8 @@ def crop_note(damage: pd.DataFrame, summary: pd.DataFrame) -> str:
     if nocrop not in at or stacked not in at:
         return text + " The causal check (Stacked RandAugment without its crop and flip) has no runs at this profile."
     harm, crop_part = at["none"] - at[stacked], at[nocrop] - at[stacked]
-    share = f" ({100 * crop_part / harm:.0f}% of it)" if harm > 0 else ""
+    share = (f" ({100 * crop_part / harm:.0f}% of it)" if harm > 0 and crop_part > 0 else
+             " (none of it: without them it scores no better)" if harm > 0 else "")
     return (text + f" The causal check trains Stacked RandAugment without its crop and flip: on this pool it scores "
             f"{at[nocrop] - at['none']:+.1f} points against none and {crop_part:+.1f} against Stacked RandAugment, so "
             f"the crop and flip account for {crop_part:+.1f} of Stacked RandAugment's {-harm:+.1f}{share} in the seed "

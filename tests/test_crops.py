@@ -46,3 +46,5 @@ def test_the_uncropped_stacked_randaugment_crops_nothing_and_the_page_reads_the_
     assert "-4.0 points against none and +6.0 against Stacked RandAugment" in note
     assert "account for +6.0 of Stacked RandAugment's -10.0 (60% of it)" in note
     assert "has no runs" in prose.crop_note(damage, summary[summary["augment"] != "stacked_randaugment_nocrop"])
+    worse = summary.assign(**{"zero-shot_mean": [30.0, 20.0, 19.5]})
+    assert "account for -0.5 of Stacked RandAugment's -10.0 (none of it" in prose.crop_note(damage, worse)
