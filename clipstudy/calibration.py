@@ -87,6 +87,12 @@ LEVERS: dict[str, dict] = {
                        "budgets": [32_768], "why": "the CNN chapter's ViT: at 32 px it sees 2x2 patches"},
     "vit-b-16 fed 64 px": {"kind": "side", "base": "vit-b-16 tower", "train": {"image_size": 64}, "budgets": [32_768],
                            "why": "4x4 patches of the upsampled pool, ~3.4x the FLOPs"},
+    "mixer-b-16 fed 64 px": {"kind": "side", "base": "word vocabulary + 16 tokens",
+                             "train": {"model": "mixer-b-16", "image_size": 64}, "budgets": [24_576],
+                             "why": "the CNN chapter's Mixer as the other towers train it: does it learn at lr 1e-3?"},
+    "mixer-b-16 fed 64 px at lr 3e-4": {"kind": "side", "base": "mixer-b-16 fed 64 px", "train": {"lr": 3e-4},
+                                      "budgets": [24_576],
+                                      "why": "a third of the lr: does the Mixer learn with gentler steps?"},
     "overfit 128 pairs": {"kind": "side", "base": "word vocabulary + 16 tokens", "train": {"data_limit": 128}, "budgets": [16_384], "check": "final_loss",
                           "why": "sanity check: can the recipe memorise 128 pairs? (final loss near 0)"},
 }
