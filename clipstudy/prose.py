@@ -97,7 +97,8 @@ def frontier_note(points: pd.DataFrame, kind: str = "run kind") -> str:
         saved = ("–" if pd.isna(r["gain"]) else
                  f"{r['gain']:+.1f} [{r['gain_low']:+.1f}, {r['gain_high']:+.1f}]"
                  + (" (within noise)" if r["gain_low"] <= 0 else ""))
-        lines.append(f"| {r['compute']:.3g} | {r[kind]}, {r['samples']:,} samples | {r['error']:.1f} "
+        lines.append(f"| {r['compute']:.3g} | {r[kind]}, {r['samples']:,} samples of {r['pool']:,} pairs at "
+                     f"{r['image_size']} px | {r['error']:.1f} "
                      f"[{r['low']:.1f}, {r['high']:.1f}], n={r['n']} | {saved} |")
     uncounted = points[points["uncounted"] != ""]
     tail = (f"\n\n{len(uncounted)} of {len(points)} configurations use a pre-trained text tower whose "

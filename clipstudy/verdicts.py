@@ -275,7 +275,9 @@ def frontier_points(table: pd.DataFrame, kind: str = "run kind") -> pd.DataFrame
         rows.append({**group.iloc[0][keys].to_dict(), "error": ci["effect"], "low": ci["low"], "high": ci["high"],
                      "n": ci["n"], "compute": group["compute"].mean(), "uncounted": group["uncounted"].iloc[0],
                      "_errors": group.set_index("seed")["error"]})
-    env = lower_envelope([r for r in rows if math.isfinite(r["compute"])], "compute", "error")
+    # at equal compute only the best configuration can be on the envelope: ties meet it best first
+    env = lower_envelope(sorted((r for r in rows if math.isfinite(r["compute"])), key=lambda r: r["error"]),
+                         "compute", "error")
     for r in rows:
         r.update(on_frontier=False, gain=math.nan, gain_low=math.nan, gain_high=math.nan)
     for before, r in zip(env, env[1:]):  # each step along the frontier: error saved, paired by seed
@@ -284,7 +286,7 @@ def frontier_points(table: pd.DataFrame, kind: str = "run kind") -> pd.DataFrame
     for r in env:
         r["on_frontier"] = True
     out = pd.DataFrame([{k: v for k, v in r.items() if k != "_errors"} for r in rows])
-    return out.sort_values("compute", ignore_index=True)
+    return out.sort_values(["compute", "error"], ignore_index=True)
 
 
 def throughput(rows: pd.DataFrame, claim: str, faster: str, reference: str) -> dict:

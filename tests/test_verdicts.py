@@ -159,23 +159,24 @@ def test_frontier_points_average_seeds_and_pair_each_step():
              "pflops": c, "pretrain_pflops": pre, "uncounted": u, "zero-shot": z + s}
             for s in range(3) for k, n, c, pre, u, z in (("small", 100, 1.0, 0.0, "", 20.0),
                                                          ("large", 100, 8.0, 0.0, "", 30.0),
-                                                         ("large+text", 100, 4.0, 4.0, "minilm's pre-training", 25.0))]
+                                                         ("large+text", 100, 4.0, 4.0, "minilm's pre-training", 25.0),
+                                                         ("tied", 100, 8.0, 0.0, "", 27.0))]
     points = verdicts.frontier_points(pd.DataFrame(rows))
-    assert points["run kind"].tolist() == ["small", "large", "large+text"]  # by compute: 1, 8, 8 PFLOPs
-    assert points["n"].tolist() == [3, 3, 3] and points["error"].tolist() == pytest.approx([79.0, 69.0, 74.0])
-    assert points["compute"].tolist() == [1.0, 8.0, 8.0]
-    assert points["on_frontier"].tolist() == [True, True, False]
+    assert points["run kind"].tolist() == ["small", "large", "tied", "large+text"]  # by compute (1, 8, 8, 8), then error
+    assert points["n"].tolist() == [3] * 4 and points["error"].tolist() == pytest.approx([79.0, 69.0, 72.0, 74.0])
+    assert points["compute"].tolist() == [1.0, 8.0, 8.0, 8.0]
+    assert points["on_frontier"].tolist() == [True, True, False, False]  # at equal compute only the best
     large = points.iloc[1]
     assert large["gain"] == pytest.approx(10.0) and large["gain_low"] == pytest.approx(10.0)  # the same gain every seed
     assert math.isnan(points.iloc[0]["gain"])
     half = stats.t.ppf(0.975, 2) * 1.0 / math.sqrt(3)  # seeds 0, 1, 2 add 0, 1, 2 points: sd 1
     assert (large["low"], large["high"]) == pytest.approx((69.0 - half, 69.0 + half))
     note = prose.frontier_note(points)
-    assert "| 8 | large, 100 samples | 69.0 [" in note and "| +10.0 [+10.0, +10.0] |" in note
-    assert "1 of 3 configurations use a pre-trained text tower" in note
+    assert "| 8 | large, 100 samples of 100 pairs at 32 px | 69.0 [" in note and "| +10.0 [+10.0, +10.0] |" in note
+    assert "1 of 4 configurations use a pre-trained text tower" in note
     fig = plots.frontier_means(points, "run kind")
-    assert [t.name for t in fig.data] == ["small", "large", "large+text", "frontier (means)"]
-    assert fig.data[2].marker.symbol == ("circle-open",) and list(fig.data[3].x) == [1.0, 8.0]
+    assert [t.name for t in fig.data] == ["small", "large", "tied", "large+text", "frontier (means)"]
+    assert fig.data[3].marker.symbol == ("circle-open",) and list(fig.data[4].x) == [1.0, 8.0]
 
 
 def test_throughput_pairs_each_round():
