@@ -239,11 +239,13 @@ def train_flops(cfg: TrainConfig, model, ssl_head, image_size: int, context_leng
     train = (1 if cfg.lock_image else 3) * image + (1 if cfg.lock_text else 3) * text
     full = (models.flops_per_sample(model, image_size, context_length)["image_gflops"]  # SSL views keep every patch
             if ssl_head is not None or cfg.pretrained_image else 0.0)
+    # SLIP's projector and SimCLR's pre-training head are one shape (losses.make_ssl_head): built only if no run has it
+    head = _head_gflops(ssl_head if ssl_head is not None else make_ssl_head(cfg)) if full else 0.0
     if ssl_head is not None:
-        train += 3 * 2 * (full + _head_gflops(ssl_head))
+        train += 3 * 2 * (full + head)
     # the image tower's SimCLR pre-training (clipstudy/pretrain.py) is compute the run needs too:
     # two trained views of each of `pretrain_samples` images through the tower and its head
-    pretrain = 3 * 2 * (full + _head_gflops(make_ssl_head(cfg))) * cfg.pretrain_samples if cfg.pretrained_image else 0.0
+    pretrain = 3 * 2 * (full + head) * cfg.pretrain_samples if cfg.pretrained_image else 0.0
     return {**f, "train_gflops": train, "pretrain_gflops": pretrain}
 
 
