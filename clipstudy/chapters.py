@@ -101,6 +101,8 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     # towers 2x2 patches, and all three sat at chance (3-4% after 32k samples; fed 64 px, 18-24%:
     # the calibration page). The Mixer at its own lr (MIXER_LR): at the others' 1e-3 it stays at
     # chance (the calibration page's Mixer rows). Every suite (the robustness claim needs the shifts).
+    # gpu and real: five budgets, so that each tower's scaling law can be fitted and checked
+    # (clipstudy/scaling.py needs four above chance) and ViT's crossover on ResNet predicted.
     "cnn_vs_vit": {
         "smoke": {"train": SMOKE_TRAIN, "seeds": [0],
                   "grid": _grid(model=["vit-b-16", "rn50", "mixer-b-16"], samples=[256])},
@@ -109,16 +111,18 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                    + _grid(model=["mixer-b-16"], lr=[MIXER_LR], samples=[8_192, 24_576])},
         "gpu": {"train": GPU_TRAIN, "seeds": [0, 1, 2],
                 "grid": _grid(model=["vit-b-16", "rn50", "convnext-t", "swin-t", "mixer-b-16"],
-                              samples=[1_000_000, 4_000_000, 16_000_000])},
+                              samples=[250_000, 500_000, 1_000_000, 4_000_000, 16_000_000])},
         "real": {"train": REAL_TRAIN, "seeds": [0, 1, 2],
                  "grid": _grid(model=["vit-b-16", "rn50", "convnext-t", "swin-t", "mixer-b-16"],
-                               samples=[1_000_000, 8_000_000])},
+                               samples=[250_000, 500_000, 1_000_000, 2_000_000, 8_000_000])},
     },
     # A5: CLIP, SLIP, FLIP and CLIP + augmentation at one epoch (of the whole pool) and over
     # several epochs of a quarter of it, at equal samples seen (32,768); and SLIP at about CLIP's
     # compute (half the samples: SLIP's two extra image views double the image side; the page
     # shows the FLOPs ratio measured). The CLIP cells are the data-quantity chapter's runs.
-    # Laptop: 27 runs, 21 trained, ~14 minutes (SLIP is half of it).
+    # Laptop: 27 runs, 21 trained, ~14 minutes (SLIP is half of it). gpu and real add CLIP, SLIP
+    # and FLIP for one epoch of four smaller pools: five one-epoch budgets, for the scaling laws
+    # that predict where CLIP and FLIP overtake SLIP (gpu's CLIP cells are the ViT-size chapter's).
     "strategies": {
         "smoke": {"train": {**SMOKE_TRAIN, "model": "vit-ti-8"}, "seeds": [0],
                   "grid": [{**s, "data_limit": pool, "epochs": epochs} for s in (CLIP, SLIP, FLIP, CLIP_AUG)
@@ -130,11 +134,15 @@ CHAPTERS: dict[str, dict[str, dict]] = {
         "gpu": {"train": {**GPU_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2],
                 "grid": [{**s, "data_limit": pool, "epochs": epochs} for s in (CLIP, SLIP, FLIP, CLIP_AUG)
                          for pool, epochs in ((1_000_000, 1), (250_000, 8))]
-                + [{**SLIP, "data_limit": 250_000, "epochs": 4}]},
+                + [{**SLIP, "data_limit": 250_000, "epochs": 4}]
+                + [{**s, "data_limit": pool, "epochs": 1} for s in (CLIP, SLIP, FLIP)
+                   for pool in (62_500, 125_000, 250_000, 500_000)]},
         "real": {"train": {**REAL_TRAIN, "model": "vit-b-16"}, "seeds": [0, 1, 2],
                  "grid": [{**s, "data_limit": pool, "epochs": epochs} for s in (CLIP, SLIP, FLIP, CLIP_AUG)
                           for pool, epochs in ((0, 1), (REAL_QUARTER, 4))]
-                 + [{**SLIP, "data_limit": REAL_QUARTER, "epochs": 2}]},
+                 + [{**SLIP, "data_limit": REAL_QUARTER, "epochs": 2}]
+                 + [{**s, "data_limit": pool, "epochs": 1} for s in (CLIP, SLIP, FLIP)
+                    for pool in (250_000, 500_000, 1_000_000, 2_000_000)]},
     },
     # A6: no augmentation, crop & flip, RandAugment and Stacked RandAugment on two pools at 4
     # epochs (paper A: 30 epochs on 4 subsets), scored on zero-shot (the claims' metric). The

@@ -31,7 +31,7 @@ from IPython.display import Markdown
 from clipstudy import chapters, scaling
 from clipstudy.study import arm, strategy
 from clipstudy.verdicts import (HOLDS, all_of, any_of, best_among, beyond, effective_robustness, equivalence, frontier,
-                                linearity, test, throughput, trend)
+                                linearity, select, test, throughput, trend)
 from clipstudy.verdicts import show as show_verdicts
 from clipstudy.worlds import chance as world_chance
 
@@ -101,13 +101,29 @@ def show(chapter: str, table: pd.DataFrame, world: Path, note: str = "", keys: l
 
 # ---- shared pieces of the checks ----
 
-def _crossover(reached: dict, proxy: dict, where: str) -> dict:
+def _crossover(reached: dict, proxy: dict, where: str, predicted: str = "") -> dict:
     """A claim that one arm overtakes another with more samples: holds when our largest budget
     already shows it; otherwise the crossover lies beyond our grid (`where`), with `proxy` (does
-    the gap move towards it?) shown."""
+    the gap move towards it?) and `predicted` (where fitted scaling laws put it) shown."""
     if reached["verdict"] == HOLDS:
         return reached
-    return beyond(f"{reached['test']}; not seen by {where}: the crossover lies beyond our grid", proxy)
+    return beyond(f"{reached['test']}; not seen by {where}: the crossover lies beyond our grid"
+                  + (f"; {predicted}" if predicted else ""), proxy)
+
+
+def _law_crossover(runs: pd.DataFrame, leader: tuple[str, dict], chaser: tuple[str, dict], metric: str,
+                   chance: float) -> str:
+    """'samples from which the fitted scaling laws put CHASER above LEADER at `metric`: 1,234,567
+    [..., ...] (extrapolated)', or why no law could be fitted. Each arm is (name, cell picked by
+    config); its error against samples seen is fitted on seed means and checked on its largest
+    budget (clipstudy/scaling.py). Retrieval's chance is taken as 0."""
+    named = pd.concat([select(runs, where).assign(arm=name) for name, where in (leader, chaser)])
+    fits = scaling.fit_all(named, by="arm", boot=scaling.BOOT, x="samples", metric=metric,
+                           chance=chance if metric == "zero-shot" else 0.0)
+    names = (leader[0], chaser[0])
+    cross = scaling.crossover(fits[names[0]], fits[names[1]], names=names)
+    return (f"samples from which the fitted scaling laws put {names[1]} above {names[0]} at {metric}: "
+            + scaling.crossover_text(cross, later=names[1]))
 
 
 def _gain(cell_hi: dict, cell_lo: dict) -> list:
@@ -300,10 +316,9 @@ def _(t, chance):
              _gain({"model": order[-1], "samples": budgets[-1]}, {"model": order[0], "samples": budgets[-1]}), chance)
     if budgets[-1] >= SAMPLES_100M:
         return v
-    fits = scaling.fit_all(one, by="model", chance=chance)  # the ViT-size page's fits: where would it cross?
-    cross = scaling.crossover_text(scaling.crossover(fits[order[0]], fits[order[-1]]))
-    return beyond(f"larger above smaller at >= 100M samples; our most: {budgets[-1]:,}; samples from which the fitted "
-                  f"scaling laws put `{order[-1]}` above `{order[0]}`: {cross}", v)
+    cross = _law_crossover(one, (f"`{order[0]}`", {"model": order[0]}), (f"`{order[-1]}`", {"model": order[-1]}),
+                           "zero-shot", chance)  # the ViT-size page's fits
+    return beyond(f"larger above smaller at >= 100M samples; our most: {budgets[-1]:,}; {cross}", v)
 
 
 @claim("A3.linear", "vit_size", "architecture", "Shift accuracy is about linear in in-distribution accuracy",
@@ -400,7 +415,11 @@ def _vit_overtakes_resnet(t: pd.DataFrame, chance: float, metrics: list[str]) ->
                                                       + " and ".join(metrics), parts)
     proxy = test(t, f"`{VIT}` gains on `{CNN}` at {metrics[0]} from {lo['samples']:,} to {hi['samples']:,} samples",
                  metrics[0], _gap_change({"model": VIT}, {"model": CNN}, lo, hi), chance)
-    return _crossover(reached, proxy, f"{hi['samples']:,} samples")
+    if reached["verdict"] == HOLDS:
+        return reached
+    predicted = "; ".join(_law_crossover(t, (f"`{CNN}`", {"model": CNN}), (f"`{VIT}`", {"model": VIT}), metric, chance)
+                          for metric in metrics)
+    return _crossover(reached, proxy, f"{hi['samples']:,} samples", predicted)
 
 
 @claim("A4.resnet-first", "cnn_vs_vit", "architecture", "With few samples ResNet beats ViT (zero-shot)",
@@ -489,7 +508,7 @@ def _strategy_cells(t: pd.DataFrame):
     """The one-epoch cell (the largest pool, one epoch), the several-epoch cell (the next pool, at
     CLIP's most samples there) and SLIP's equal-compute cell (half those samples on that pool)."""
     one = {"pool": t["pool"].max(), "epochs": 1.0}
-    multi = t.loc[t["pool"] < one["pool"], "pool"].max()
+    multi = t.loc[(t["pool"] < one["pool"]) & (t["epochs"] > 1), "pool"].max()  # not the smaller one-epoch pools
     samples = int(t.loc[(t["pool"] == multi) & (t["ssl_scale"] == 0), "samples"].max())
     return one, {"pool": multi, "samples": samples}, {"pool": multi, "samples": samples // 2}
 
@@ -518,7 +537,10 @@ def _(t, chance):
        "as sample size increases, CLIP and FLIP surpass SLIP", f"{A}, Strategies, zero-shot, Fig. 13", "crossover",
        "above 1B samples")
 def _(t, chance):
-    return beyond(f"CLIP and FLIP above SLIP beyond ~1B samples; our most: {int(t['samples'].max()):,}")
+    one = t[t["epochs"] == 1.0]  # one epoch of pools of growing size: samples seen = pool
+    predicted = "; ".join(_law_crossover(one, ("SLIP", SLIP), (name, other), "zero-shot", chance)
+                          for name, other in (("CLIP", CLIP), ("FLIP", FLIP)))
+    return beyond(f"CLIP and FLIP above SLIP beyond ~1B samples; our most: {int(t['samples'].max()):,}; {predicted}")
 
 
 @claim("A5.slip-equal-compute", "strategies", "strategies", "At equal compute SLIP is the worst",

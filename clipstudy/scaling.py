@@ -143,16 +143,17 @@ def predict(f: dict, budget: float) -> dict:
             "extrapolated": bool(budget > max(f["budgets"]))}
 
 
-def crossover(small: dict, large: dict, up_to: float = 1e4) -> dict:
+def crossover(small: dict, large: dict, up_to: float = 1e4, names: tuple[str, str] = ("smaller", "larger")) -> dict:
     """The budget beyond which `large`'s fitted error stays below `small`'s (e.g. a larger tower
     overtaking a smaller one), per bootstrap draw (paired by `fit_all`), searched on a log grid from
     the smallest budget fitted to `up_to` times the largest. -> value (the fit on the means), low,
     high (95%, see the module's note; the low end, where fewer than half the draws cross, is the
     earliest draw's), share_crossing
     (the draws that do; the interval is unbounded above unless 97.5% do), already (large below small at the smallest budget, on the means),
-    extrapolated (the value beyond the largest budget measured), status (why not, when none)."""
+    extrapolated (the value beyond the largest budget measured), status (why not, when none, naming
+    each arm as `names` does)."""
     if small["status"] != OK or large["status"] != OK:
-        bad = [f"{name}: {f['status']}" for name, f in (("smaller", small), ("larger", large)) if f["status"] != OK]
+        bad = [f"{name}: {f['status']}" for name, f in zip(names, (small, large)) if f["status"] != OK]
         return {"value": math.nan, "low": math.nan, "high": math.nan, "share_crossing": math.nan,
                 "already": False, "extrapolated": True, "status": "; ".join(bad)}
     lo_c = max(min(small["budgets"]), min(large["budgets"]))
@@ -203,12 +204,13 @@ def _num(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
-def crossover_text(cross: dict) -> str:
-    """'1,234,567 [412,000, 9,800,000] (extrapolated)', or why there is none."""
+def crossover_text(cross: dict, later: str = "the larger") -> str:
+    """'1,234,567 [412,000, 9,800,000] (extrapolated)', or why there is none (`later`: the arm that
+    overtakes, as the sentence names it)."""
     if cross["status"] != "fitted":
         return f"no fit ({cross['status']})"
     if cross["already"]:
-        return "the larger is ahead from the smallest budget fitted"
+        return f"{later} is ahead from the smallest budget fitted"
     if math.isinf(cross["value"]):
         return f"none up to {_num(cross['range'][1])} ({100 * cross['share_crossing']:.0f}% of bootstrap draws cross)"
     high = "no upper bound" if math.isinf(cross["high"]) else _num(cross["high"])

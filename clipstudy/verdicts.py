@@ -68,7 +68,8 @@ def interval(values, confidence: float = 0.95) -> dict:
     return {"effect": mean, "sd": sd, "n": n, "low": mean - half, "high": mean + half, "p": float(p)}
 
 
-def _cells(table: pd.DataFrame, where: dict) -> pd.DataFrame:
+def select(table: pd.DataFrame, where: dict) -> pd.DataFrame:
+    """The runs of `table` in the cell `where` (column: value, every one equal): cells are picked by config."""
     unknown = [column for column in where if column not in table]
     if unknown:
         raise MissingCell(f"cell {where}: no column {unknown} in the table")
@@ -86,7 +87,7 @@ def contrast(table: pd.DataFrame, metric: str, terms: list[tuple[float, dict]]) 
         raise MissingCell(f"no {metric!r} column in the table; it has {sorted(table.columns)}")
     parts = []
     for weight, where in terms:
-        cell = _cells(table, where)
+        cell = select(table, where)
         if cell[metric].isna().all():
             raise MissingCell(f"no run in cell {label(where)} has {metric!r} (runs in the cell: {len(cell)})")
         if cell["seed"].duplicated().any():
@@ -112,7 +113,7 @@ def at_chance(table: pd.DataFrame, cells: list[dict], chance: float, margin: flo
     """The cells (labels) whose runs' mean `floor_metric` lies within `margin` points of chance."""
     out = []
     for where in cells:
-        runs = _cells(table, where)
+        runs = select(table, where)
         if floor_metric in runs and len(runs) and abs(runs[floor_metric].mean() - chance) <= margin:
             out.append(label(where))
     return list(dict.fromkeys(out))
@@ -138,7 +139,7 @@ def _judged(out: dict, table: pd.DataFrame, cells: list[dict], chance: float, ma
     """`out` (an effect and its interval) with the cells at chance, the runs they hold, and its
     verdict: floor-limited when some cell sits at chance, else from the interval."""
     out["floor"] = at_chance(table, cells, chance, margin, floor_metric)
-    out["runs"] = sum(len(_cells(table, where)) for where in cells)
+    out["runs"] = sum(len(select(table, where)) for where in cells)
     out["verdict"] = FLOOR if out["floor"] else _verdict(out)
     return out
 
@@ -220,7 +221,7 @@ def trend(table: pd.DataFrame, claim: str, metric: str, x: str, cells: list[dict
     """A monotone trend: per seed, the least-squares slope of `metric` on column `x` over the runs of
     `cells` (one per x value), times `sign` (the claim holds when it is positive). Effect in points
     per unit of x."""
-    runs = pd.concat([_cells(table, where) for where in cells])
+    runs = pd.concat([select(table, where) for where in cells])
     if metric not in runs or runs[metric].isna().all():
         raise MissingCell(f"no run in the cells {[label(c) for c in cells]} has {metric!r}")
     slopes = runs.groupby("seed").apply(lambda r: sign * np.polyfit(r[x], r[metric], 1)[0] if r[x].nunique() > 1

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clipstudy import chapters, claims, findings, study, verdicts
+from clipstudy import chapters, claims, findings, scaling, study, verdicts
 from clipstudy.chapters import CHAPTERS, QUALITY, STRATEGIES
 from clipstudy.study import STRATEGY_DEFAULTS, STRATEGY_FIELDS, arm, strategy
 
@@ -56,6 +56,12 @@ def bench_rows(gain: dict | None = None) -> pd.DataFrame:
 def all_tables(profile: str, pool: int) -> dict:
     tables = {name: grid_table(name, profile, pool) for name in CHAPTERS}
     return {**tables, "data_quality": quality_table(profile), "throughput": bench_rows()}
+
+
+@pytest.fixture(autouse=True)
+def fewer_bootstrap_draws(monkeypatch):
+    """The crossover rows refit their scaling laws per bootstrap draw: 200 draws keep these tests quick."""
+    monkeypatch.setattr(scaling, "BOOT", 200)
 
 
 def test_registry_is_complete_and_well_formed():
@@ -222,3 +228,45 @@ def test_findings_say_whether_a_verdict_changes_with_precision(tmp_path):
     line = findings.precision_line(tables, tmp_path)
     assert "augmentation chapter trained both ways at the laptop profile (5 seeds" in line
     assert "**1 of its 2 verdicts change** between fp32 and bf16: *Stacked RA on half the data*." in line
+
+
+def _law_score(laws: dict, unit: float, key):
+    """A `grid_table` score: 100 - E(samples / unit) for the arm `key(row)` names in `laws` (E_inf, A,
+    alpha), plus a little seed noise; rows of other arms score 20."""
+    def score(row, metric):
+        law = laws.get(key(row))
+        noise = 0.3 * math.sin(1.7 * row["seed"] + 0.37 * math.log(row["samples"]) + len(metric))
+        return 20.0 + noise if law is None else 100.0 - scaling.law(row["samples"] / unit, *law) + noise
+    return score
+
+
+def test_crossovers_beyond_the_grid_are_predicted_by_fitted_laws():
+    """ResNet ahead at every gpu budget, ViT's law steeper: ViT-overtakes-ResNet is beyond our scale, and its
+    row says where the fitted laws cross (known here: solved below), extrapolated past the grid. At laptop
+    (two budgets) the row says no law could be fitted."""
+    rn, vit = (30.0, 50.0, 0.5), (15.0, 70.0, 0.2)  # error in points, samples in units of 250,000
+    c = np.geomspace(1, 1e4, 100_000)
+    truth = 250_000 * c[np.nonzero(scaling.law(c, *vit) < scaling.law(c, *rn))[0][0]]  # ~4e8 samples
+    t = grid_table("cnn_vs_vit", "gpu", 1_000_000, _law_score({"rn50": rn, "vit-b-16": vit}, 250_000, lambda r: r["model"]))
+    v = {x["key"]: x for x in claims.verdicts_of("cnn_vs_vit", t, 1.0)}
+    later = v["A4.vit-later"]
+    assert later["verdict"] == verdicts.BEYOND
+    found = re.search(r"put `vit-b-16` above `rn50` at zero-shot: ([\d,]+) \[([\d,]+), ([\d,]+|no upper bound)\] "
+                      r"\(extrapolated\)", later["test"])
+    assert found, later["test"]
+    value, low = (float(found.group(i).replace(",", "")) for i in (1, 2))
+    assert low <= value and abs(math.log(value / truth)) < 0.5
+    assert v["A4.vit-retrieval-later"]["test"].count("(extrapolated)") == 2  # one per direction
+    laptop = grid_table("cnn_vs_vit", "laptop", 32_768, _law_score({"rn50": rn, "vit-b-16": vit}, 8_192,
+                                                                   lambda r: r["model"]))
+    row = {x["key"]: x for x in claims.verdicts_of("cnn_vs_vit", laptop, 1.0)}["A4.vit-later"]
+    assert "no fit (`rn50`: too few budgets above chance; `vit-b-16`: too few budgets above chance)" in row["test"]
+    # SLIP ahead at one epoch of every gpu pool; CLIP's and FLIP's laws steeper: both crossovers predicted
+    laws = {"SLIP": rn, "CLIP": vit, "FLIP": vit}
+    t = grid_table("strategies", "gpu", 1_000_000,
+                   _law_score(laws, 62_500, lambda r: r["strategy"] if r["epochs"] == 1 else None))
+    v = {x["key"]: x for x in claims.verdicts_of("strategies", t, 1.0)}
+    row = v["A5.slip-overtaken"]
+    assert row["verdict"] == verdicts.BEYOND and row["test"].count("(extrapolated)") == 2, row["test"]
+    assert "put CLIP above SLIP at zero-shot" in row["test"] and "put FLIP above SLIP" in row["test"]
+    assert v["A5.slip-one-epoch"]["verdict"] == "holds"  # the one-epoch cell is still the largest pool
