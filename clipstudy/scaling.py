@@ -218,14 +218,17 @@ def crossover_text(cross: dict, later: str = "the larger") -> str:
             + (" (extrapolated)" if cross["extrapolated"] else " (within the grid)"))
 
 
-def crossover_table(fits: dict[str, dict], order: list[str]) -> pd.DataFrame:
-    """Each pair of arms in `order` (smaller first): where the larger's fitted error falls below the
-    smaller's, with its 95% interval, or why no crossover is given."""
+def crossover_table(fits: dict[str, dict], order: list[str] | None = None, pairs: list[tuple[str, str]] | None = None,
+                    columns: tuple[str, str] = ("smaller", "larger")) -> pd.DataFrame:
+    """Where the second arm's fitted error falls below the first's, with its 95% interval, or why no
+    crossover is given: for each pair of arms in `order` (smaller first), or for the given `pairs`
+    (e.g. (the arm ahead at first, the arm the paper says overtakes it)); `columns` name the two."""
+    pairs = pairs if pairs is not None else [(a, b) for i, a in enumerate(order) for b in order[i + 1:]]
     rows = []
-    for i, small in enumerate(order):
-        for large in order[i + 1:]:
-            cross = crossover(fits[small], fits[large])
-            rows.append({"smaller": small, "larger": large, f"crossover ({fits[small]['x']})": crossover_text(cross)})
+    for first, second in pairs:
+        cross = crossover(fits[first], fits[second], names=(first, second))
+        rows.append({columns[0]: first, columns[1]: second,
+                     f"crossover ({fits[first]['x']})": crossover_text(cross, later=second)})
     return pd.DataFrame(rows)
 
 

@@ -86,3 +86,16 @@ def test_fit_all_pairs_the_arms_on_one_draw_of_seeds(boot):
     table = pd.concat([runs(30.0, 40.0, 0.4, model="a"), runs(30.0, 40.0, 0.4, model="b")])
     fits = scaling.fit_all(table, boot=boot)  # identical arms, identical draws: identical bootstraps
     np.testing.assert_allclose(fits["a"]["boot"], fits["b"]["boot"])
+
+
+def test_crossover_table_reads_given_pairs_and_names_the_arm_that_overtakes():
+    table = pd.concat([runs(30.0, 40.0, 0.3, model="rn"), runs(20.0, 70.0, 0.5, model="vit", seed=100),
+                       runs(10.0, 20.0, 0.5, model="ahead", seed=7)])
+    fits = scaling.fit_all(table, boot=100)
+    rows = scaling.crossover_table(fits, pairs=[("rn", "vit"), ("vit", "ahead")], columns=("tower", "overtaken by"))
+    assert list(rows.columns) == ["tower", "overtaken by", "crossover (samples)"]
+    assert rows.iloc[0]["crossover (samples)"][0].isdigit()  # a number of samples, with its interval
+    assert rows.iloc[1]["crossover (samples)"] == "ahead is ahead from the smallest budget fitted"
+    fits["rn"]["status"] = scaling.TOO_FEW
+    assert scaling.crossover_table(fits, ["rn", "vit"]).iloc[0]["crossover (samples)"] == \
+        f"no fit (rn: {scaling.TOO_FEW})"  # pairs from `order`, the failed arm named
