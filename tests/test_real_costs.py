@@ -44,7 +44,8 @@ def test_a_run_goes_at_the_slower_of_decoding_and_the_gpu(tmp_path, bound):
 
 def test_a_chapter_page_states_its_real_cost(tmp_path):
     line = prose.real_line("30_cnn_vs_vit", pool=10_000, results_dir=measurements(tmp_path, 1e5, 1e3))
-    assert line.startswith("**At the `real` profile**") and "30 runs" in line and "{doc}`95_real_data`" in line
+    runs = len(CHAPTERS["cnn_vs_vit"]["real"]["grid"]) * len(CHAPTERS["cnn_vs_vit"]["real"]["seeds"])
+    assert line.startswith("**At the `real` profile**") and f"{runs} runs" in line and "{doc}`95_real_data`" in line
 
 
 def test_the_plan_at_real_shows_the_whole_pool_it_is_given():
