@@ -52,8 +52,10 @@ def main() -> None:
     runs_dir, world = Path(args.runs_dir), study_world(args.profile, args.world)
     widths, words = collections.defaultdict(list), collections.defaultdict(collections.Counter)
     for name in args.chapters.split(","):
-        if name == "data_quality":
+        if name == "data_quality":  # its claims read the main noise rate (the sweep's other rates: a figure)
             _, table, _ = quality_table(args.profile, args.world, runs_dir)
+            noise = QUALITY[args.profile].get("noise")
+            table = table if noise is None else table[table["noise"] == noise]
         elif not stored(args.profile, name, world, runs_dir):
             print(f"{name}: skipped, not every run is in {runs_dir}")
             continue
