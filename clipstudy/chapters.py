@@ -65,7 +65,7 @@ def _grid(**axes) -> list[dict]:
 
 CHAPTERS: dict[str, dict[str, dict]] = {
     # A1: pool size x epochs. vit-ti-8; the claim's contrast is the gain from the fewest to the most
-    # epochs on the largest pool minus that on the smallest. Laptop: 18 runs, ~10 minutes.
+    # epochs on the largest pool minus that on the smallest. Laptop: 30 runs, 10.9 min cold on 2 cores (bf16).
     "data_quantity": {
         "smoke": {"train": {**SMOKE_TRAIN, "model": "vit-ti-8"}, "seeds": [0, 1],
                   "grid": _grid(data_limit=[256, 1_024], epochs=[1, 2])},
@@ -120,7 +120,7 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     # several epochs of a quarter of it, at equal samples seen (32,768); and SLIP at about CLIP's
     # compute (half the samples: SLIP's two extra image views double the image side; the page
     # shows the FLOPs ratio measured). The CLIP cells are the data-quantity chapter's runs.
-    # Laptop: 27 runs, 21 trained, ~14 minutes (SLIP is half of it). gpu and real add CLIP, SLIP
+    # Laptop: 45 runs, 35 trained, 15.9 min cold on 2 cores (bf16). gpu and real add CLIP, SLIP
     # and FLIP for one epoch of four smaller pools: five one-epoch budgets, for the scaling laws
     # that predict where CLIP and FLIP overtake SLIP (gpu's CLIP cells are the ViT-size chapter's).
     "strategies": {
@@ -173,8 +173,8 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     # of the pool (the MiniLM tower steps ~6x slower than the native one). Zero-shot only, paper
     # B's one metric. The CLIP cells are the data-quantity chapter's runs. At laptop and smoke also
     # CLIP and FLIP with the pool fed at 64 px (our check: FLIP drops half of 64 patches there, of
-    # 16 at 32 px; the papers had 196 and more). Laptop: 19 points x 5 seeds, 85 runs trained and 5
-    # SimCLR towers.
+    # 16 at 32 px; the papers had 196 and more). Laptop: 19 points x 5 seeds, 85 runs trained (80
+    # after the strategies chapter, whose FLIP cells it shares) and 5 SimCLR towers: 23.0 min cold.
     "tricks": {
         "smoke": {"train": {**SMOKE_TRAIN, "model": "vit-ti-8", "pretrain_samples": 256}, "seeds": [0], "suites": ["id"],
                   "grid": [{**s, "data_limit": 512, "epochs": 1}
