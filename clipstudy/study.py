@@ -26,8 +26,10 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
+from scipy.optimize import nnls
 from tqdm.auto import tqdm
 
 from clipstudy.chapters import CHAPTERS
@@ -136,7 +138,7 @@ def train_all(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path | None,
               suites: list[str] | None = None, retrain: bool = False, workers: int | None = None,
               desc: str = "runs (train or load)") -> tuple[list[dict], list[str]]:
     """train_or_load every config, evaluated on `suites` (None = all), with a bar over runs (its
-    time left from the training cost done so far, `run_costs`; stored runs load in milliseconds). Runs not
+    time left: the runs still to train priced from those finished, `time_left`; stored runs load in milliseconds). Runs not
     yet stored train side by side in `workers` processes (None: `compute.parallelism`'s choice
     for this machine's cores), the costliest first, each on its share of the threads; the store's per-run locks keep
     two processes off one run; under torchrun every rank takes the runs one after another. -> (the records, in the order of `cfgs`, of the runs that
@@ -152,18 +154,19 @@ def train_all(cfgs: list[TrainConfig], runs_dir: str | Path, world: Path | None,
         threads = max(1, (os.cpu_count() or 1) // workers)
     side_by_side = workers > 1 and len(todo) > 1
     costs = dict(zip(todo, run_costs([cfgs[i] for i in todo]) or [])) if len(todo) > 1 and (side_by_side or progress) else {}
-    total, done, start = sum(costs.values()), 0.0, time.perf_counter()
     bar = tqdm(total=len(cfgs), desc=desc, unit="run", disable=not progress,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]" if costs else None)
     records: dict[int, dict | str] = {}  # a run's record, or why it was left out
+    timed: list[tuple[float, float]] = []  # (cost, seconds) of each run trained so far
 
-    def finished(i: int, record: dict | str) -> None:
-        nonlocal done
-        records[i] = record
-        done += costs.get(i, 0)
+    def finished(i: int, outcome: tuple[float, dict | str]) -> None:
+        seconds, records[i] = outcome
         bar.update()
-        if costs:
-            _time_left(bar, done, total, start)
+        if i in costs:
+            timed.append((costs[i], seconds))
+            left = time_left(timed, [costs[j] for j in costs if j not in records], workers if side_by_side else 1)
+            bar.set_postfix_str("" if not left else
+                                f"~{left / 60:.0f} min left by cost" if left >= 60 else f"~{left:.0f} s left by cost")
 
     if side_by_side:
         # the costliest first: in grid order a chapter's longest runs came last and one trained
@@ -194,24 +197,34 @@ def run_costs(cfgs: list[TrainConfig]) -> list[float] | None:
     return [c.samples * tower(c, c.image_size or sizes[c.data])[1] for c in cfgs]
 
 
-def _time_left(bar: tqdm, done: float, total: float, start: float) -> None:
-    """The bar's time left from the training cost done so far (its own pace of runs misleads when
-    the longest runs come first)."""
-    if done and total > done:
-        left = (time.perf_counter() - start) * (total - done) / done
-        bar.set_postfix_str(f"~{left / 60:.0f} min left by cost" if left >= 60 else f"~{left:.0f} s left by cost")
+def time_left(timed: list[tuple[float, float]], pending: list[float], workers: int) -> float | None:
+    """Seconds until the `pending` runs (their training costs, `run_costs`) are done, `workers` side
+    by side: each priced by a line through the finished runs' (cost, seconds), fitted with
+    non-negative slope and intercept, whose slope pays for training and intercept for what every
+    run pays whatever its size (start-up, evaluation). A pace of runs misleads when the costliest
+    come first, and a pace of cost alone reads short as the small runs, mostly overhead, come last.
+    While the finished runs share one cost, the intercept is taken as 0. None before any run ends."""
+    if not timed:
+        return None
+    cost, seconds = (np.asarray(v, dtype=float) for v in zip(*timed))
+    if np.ptp(cost) > 0:
+        (slope, intercept), _ = nnls(np.stack([cost, np.ones_like(cost)], 1), seconds)
     else:
-        bar.set_postfix_str("")
+        slope, intercept = seconds.sum() / max(cost.sum(), 1e-12), 0.0
+    each = [slope * c + intercept for c in pending]
+    return max(sum(each) / max(workers, 1), max(each, default=0.0))
 
 
 def _train_or_load_one(cfg: TrainConfig, runs_dir: str | Path, world: Path, suites: list[str] | None,
-                       retrain: bool) -> dict | str:
-    """One run's record, or why it was left out (a string): run_grid's unit of work, in this
-    process or a worker's."""
+                       retrain: bool) -> tuple[float, dict | str]:
+    """(seconds it took, one run's record or why it was left out: a string): run_grid's unit of
+    work, in this process or a worker's."""
+    start = time.perf_counter()
     try:
-        return train_or_load(cfg, runs_dir=runs_dir, world=world, progress=False, suites=suites, retrain=retrain)
+        outcome = train_or_load(cfg, runs_dir=runs_dir, world=world, progress=False, suites=suites, retrain=retrain)
     except (RunFailed, InvalidRun) as e:
-        return f"{run_dir(cfg, runs_dir).name}: {e}"
+        outcome = f"{run_dir(cfg, runs_dir).name}: {e}"
+    return time.perf_counter() - start, outcome
 
 
 def tidy(runs: list[dict]) -> pd.DataFrame:

@@ -175,3 +175,18 @@ def test_runs_are_costed_by_samples_and_flops_so_the_costliest_start_first(tiny_
     costs = study.run_costs(cfgs)
     assert costs[4] == costs[5] == 4 * costs[0] and costs[0] < costs[2]  # 4x the samples; vit-s-8 costs more a sample
     assert study.run_costs([dataclasses.replace(c, data=str(tmp_path)) for c in cfgs]) is None
+
+
+def test_time_left_prices_each_pending_run_from_the_finished_ones():
+    """Runs of seconds = 0.002 x GFLOPs + 30 (30 s of start-up and evaluation whatever the size):
+    once two sizes have finished, the pending runs are priced exactly, shared among the workers, and
+    never below the longest pending run; a pace of cost alone would price the small runs at ~nothing."""
+    run = lambda cost: (cost, 0.002 * cost + 30.0)  # noqa: E731
+    timed, pending = [run(50_000), run(50_000), run(10_000)], [10_000, 1_000, 1_000, 1_000]
+    assert study.time_left(timed, pending, workers=2) == pytest.approx((50 + 3 * 32) / 2)
+    assert study.time_left(timed, [50_000], workers=2) == pytest.approx(130)  # one run left: no sharing
+    pace = sum(c for c, _ in timed) / sum(s for _, s in timed)
+    assert sum(pending) / pace / 2 < 0.5 * study.time_left(timed, pending, workers=2)
+    # one size finished: no intercept to fit, priced by cost; nothing finished: no estimate; nothing pending: 0
+    assert study.time_left([run(50_000)], [25_000], workers=1) == pytest.approx(130 / 2)
+    assert study.time_left([], [1_000], workers=1) is None and study.time_left(timed, [], workers=2) == 0
