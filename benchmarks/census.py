@@ -22,7 +22,7 @@ from pathlib import Path
 
 from clipstudy import claims
 from clipstudy.chapters import CHAPTERS, QUALITY
-from clipstudy.quality_chapter import quality_table
+from clipstudy.quality_chapter import main_rate, quality_table
 from clipstudy.store import run_dir
 from clipstudy.study import chapter, chapter_table, configs
 from clipstudy.worlds import chance, study_world
@@ -52,10 +52,9 @@ def main() -> None:
     runs_dir, world = Path(args.runs_dir), study_world(args.profile, args.world)
     widths, words = collections.defaultdict(list), collections.defaultdict(collections.Counter)
     for name in args.chapters.split(","):
-        if name == "data_quality":  # its claims read the main noise rate (the sweep's other rates: a figure)
+        if name == "data_quality":
             _, table, _ = quality_table(args.profile, args.world, runs_dir)
-            noise = QUALITY[args.profile].get("noise")
-            table = table if noise is None else table[table["noise"] == noise]
+            table = main_rate(table, args.profile)
         elif not stored(args.profile, name, world, runs_dir):
             print(f"{name}: skipped, not every run is in {runs_dir}")
             continue

@@ -42,8 +42,7 @@ def tables(profile: str, study_world: str = "", runs_dir: str | Path = "data/run
     for name in chapters.CHAPTERS:
         world, out[name] = study.chapter_table(profile, name, study_world, runs_dir)
     _, quality, _ = quality_chapter.quality_table(profile, study_world, runs_dir)  # its world is the noisy copy
-    noise = chapters.QUALITY[profile].get("noise")
-    out["data_quality"] = quality if noise is None else quality[quality["noise"] == noise]
+    out["data_quality"] = quality_chapter.main_rate(quality, profile)
     out["throughput"] = costs.throughput()
     return world, out, chance(world)
 

@@ -91,6 +91,13 @@ def quality_table(profile: str, world: str = "", runs_dir: str | Path = "data/ru
     return real or study_world(profile, noise=sizes["noise"]), pd.DataFrame(rows), pd.DataFrame(cuts)
 
 
+def main_rate(table: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """The runs the chapter's claims read: those at the profile's main noise rate (on a real pool,
+    whose noise is unknown, every run); the sweep's other rates feed a figure only."""
+    noise = QUALITY[profile].get("noise")
+    return table if noise is None else table[table["noise"] == noise]
+
+
 def best_cuts(table: pd.DataFrame, regime: str, metric: str = "zero-shot") -> pd.DataFrame:
     """Mean `metric` over seeds of each noise rate (rows) and cut (columns: top %), in `regime`,
     with the best cut of each rate: where the best cut lies as the noise rate changes."""
