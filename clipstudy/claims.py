@@ -101,14 +101,14 @@ def show(chapter: str, table: pd.DataFrame, world: Path, note: str = "", keys: l
 
 # ---- shared pieces of the checks ----
 
-def _crossover(reached: dict, proxy: dict, where: str, predicted: str = "") -> dict:
+def _crossover(reached: dict, proxy: dict, where: str, predicted=None) -> dict:
     """A claim that one arm overtakes another with more samples: holds when our largest budget
     already shows it; otherwise the crossover lies beyond our grid (`where`), with `proxy` (does
-    the gap move towards it?) and `predicted` (where fitted scaling laws put it) shown."""
+    the gap move towards it?) and `predicted()` (where fitted scaling laws put it: only fitted then) shown."""
     if reached["verdict"] == HOLDS:
         return reached
     return beyond(f"{reached['test']}; not seen by {where}: the crossover lies beyond our grid"
-                  + (f"; {predicted}" if predicted else ""), proxy)
+                  + (f"; {predicted()}" if predicted else ""), proxy)
 
 
 def _law_crossover(runs: pd.DataFrame, leader: tuple[str, dict], chaser: tuple[str, dict], metric: str,
@@ -415,11 +415,8 @@ def _vit_overtakes_resnet(t: pd.DataFrame, chance: float, metrics: list[str]) ->
                                                       + " and ".join(metrics), parts)
     proxy = test(t, f"`{VIT}` gains on `{CNN}` at {metrics[0]} from {lo['samples']:,} to {hi['samples']:,} samples",
                  metrics[0], _gap_change({"model": VIT}, {"model": CNN}, lo, hi), chance)
-    if reached["verdict"] == HOLDS:
-        return reached
-    predicted = "; ".join(_law_crossover(t, (f"`{CNN}`", {"model": CNN}), (f"`{VIT}`", {"model": VIT}), metric, chance)
-                          for metric in metrics)
-    return _crossover(reached, proxy, f"{hi['samples']:,} samples", predicted)
+    return _crossover(reached, proxy, f"{hi['samples']:,} samples", lambda: "; ".join(
+        _law_crossover(t, (f"`{CNN}`", {"model": CNN}), (f"`{VIT}`", {"model": VIT}), metric, chance) for metric in metrics))
 
 
 @claim("A4.resnet-first", "cnn_vs_vit", "architecture", "With few samples ResNet beats ViT (zero-shot)",
