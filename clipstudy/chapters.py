@@ -195,6 +195,22 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     },
 }
 
+# Deeper laptop grids for the scaling laws (issue 22), trained by benchmarks/laws.py, not by
+# `make book` (~1 h on 2 cores): a law needs four budgets above chance (clipstudy/scaling.py) and
+# the chapters' laptop grids have two. Their runs are recorded in benchmarks/results/laws-cpu.jsonl,
+# which the CNN-vs-ViT and strategies pages fit. Each takes its chapter's laptop `train` fields.
+# cnn_vs_vit: ViT and ResNet on the whole pool at 64 px, five budgets of samples seen (the last
+# two epochs of the pool). strategies: CLIP, SLIP and FLIP for one epoch of five pools, fed at 64
+# px: at 32 px one epoch of <= 8,192 pairs sits at chance (the pool holds 32,768 pairs), at 64 px
+# the same tower learns ~3x faster (the tricks page's 64 px check), so four pools leave chance.
+LAWS: dict[str, dict] = {
+    "cnn_vs_vit": {"seeds": [0, 1, 2], "grid": _grid(model=["vit-b-16", "rn50"],
+                                                     samples=[8_192, 16_384, 24_576, 32_768, 65_536])},
+    "strategies": {"seeds": [0, 1, 2], "grid": [{**s, "data_limit": pool, "epochs": 1, "image_size": 64}
+                                                for s in (CLIP, SLIP, FLIP)
+                                                for pool in (4_096, 8_192, 16_384, 24_576, 32_768)]},
+}
+
 # A2, data quality (clipstudy/quality.py, quality_chapter.quality_table): the study world with a share
 # `noise` of its pool captions noisy (quality.noise_mix: half mismatched pairs, a third
 # boilerplate alt-text, a sixth with one emoji misnamed), scored by a reference CLIP trained on

@@ -26,8 +26,10 @@ and its extrapolations are not used.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,7 +40,20 @@ from clipstudy.verdicts import interval
 
 MIN_BUDGETS = 4  # three to fit E_inf, A, alpha; one held out to check the fit
 BOOT = 1000  # bootstrap draws over seeds
+# The deeper laptop grids' runs (clipstudy/chapters.py's LAWS), recorded by benchmarks/laws.py
+RECORDED = Path("benchmarks/results/laws-cpu.jsonl")
 OK, FAILED, TOO_FEW = "fits its held-out budget", "fails its held-out budget", "too few budgets above chance"
+
+
+def recorded(path: str | Path = RECORDED, chapter: str | None = None) -> pd.DataFrame:
+    """The recorded runs of the deeper laptop grids (benchmarks/laws.py), one row per run with
+    study.tidy's columns and `chapter`; only `chapter`'s when given. Empty where none are recorded."""
+    path = Path(path)
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
+    table = pd.DataFrame(rows)
+    if chapter is not None and len(table):
+        table = table[table["chapter"] == chapter].reset_index(drop=True)
+    return table
 
 
 def law(c, e_inf: float, a: float, alpha: float):
