@@ -21,7 +21,7 @@ from pathlib import Path
 from clipstudy import scaling, study
 from clipstudy.chapters import CHAPTERS, LAWS
 from clipstudy.compute import describe
-from clipstudy.worlds import study_world
+from clipstudy.worlds import chance, study_world
 
 
 def main() -> None:
@@ -50,7 +50,8 @@ def main() -> None:
             part = [c for c in cfgs if c.samples == budget]
             runs = study.run_grid(part, args.runs_dir, world, progress=True)
             for row in study.tidy(runs).to_dict("records"):
-                rows[row["run"]] = {"chapter": name, **row, "machine": describe()}
+                rows[row["run"]] = {"chapter": name, **row, "world": world.name, "chance": chance(world),
+                                    "machine": describe()}
             tmp = out.with_suffix(".tmp")
             tmp.write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
             tmp.replace(out)

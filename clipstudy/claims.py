@@ -112,18 +112,29 @@ def _crossover(reached: dict, proxy: dict, where: str, predicted=None) -> dict:
 
 
 def _law_crossover(runs: pd.DataFrame, leader: tuple[str, dict], chaser: tuple[str, dict], metric: str,
-                   chance: float) -> str:
+                   chance: float, chapter: str | None = None) -> str:
     """'samples from which the fitted scaling laws put CHASER above LEADER at `metric`: 1,234,567
     [..., ...] (extrapolated)', or why no law could be fitted. Each arm is (name, cell picked by
     config); its error against samples seen is fitted on seed means and checked on its largest
-    budget (clipstudy/scaling.py). Retrieval's chance is taken as 0."""
-    named = pd.concat([select(runs, where).assign(arm=name) for name, where in (leader, chaser)])
-    fits = scaling.fit_all(named, by="arm", boot=scaling.BOOT, x="samples", metric=metric,
-                           chance=chance if metric == "zero-shot" else 0.0)
-    names = (leader[0], chaser[0])
-    cross = scaling.crossover(fits[names[0]], fits[names[1]], names=names)
-    return (f"samples from which the fitted scaling laws put {names[1]} above {names[0]} at {metric}: "
-            + scaling.crossover_text(cross, later=names[1]))
+    budget (clipstudy/scaling.py). Retrieval's chance is taken as 0. Where `runs` cannot be fitted
+    and `chapter` has a deeper laptop grid recorded (scaling.recorded, benchmarks/laws.py), its
+    crossover follows, so named."""
+    def crossing(table: pd.DataFrame, chance: float) -> dict:
+        named = pd.concat([select(table, where).assign(arm=name) for name, where in (leader, chaser)])
+        fits = scaling.fit_all(named, by="arm", boot=scaling.BOOT, x="samples", metric=metric,
+                               chance=chance if metric == "zero-shot" else 0.0)
+        return scaling.crossover(fits[leader[0]], fits[chaser[0]], names=(leader[0], chaser[0]))
+
+    cross = crossing(runs, chance)
+    text = (f"samples from which the fitted scaling laws put {chaser[0]} above {leader[0]} at {metric}: "
+            + scaling.crossover_text(cross, later=chaser[0]))
+    deep = scaling.recorded(chapter=chapter) if chapter and cross["status"] != "fitted" else pd.DataFrame()
+    if len(deep):
+        text += (f"; on the deeper laptop grid recorded by benchmarks/laws.py ({deep['seed'].nunique()} seeds, "
+                 f"{int(deep['samples'].min()):,}-{int(deep['samples'].max()):,} samples at "
+                 f"{'/'.join(map(str, sorted(deep['image_size'].unique())))} px; the page's recorded section): "
+                 + scaling.crossover_text(crossing(deep, float(deep["chance"].iloc[0])), later=chaser[0]))
+    return text
 
 
 def _gain(cell_hi: dict, cell_lo: dict) -> list:
@@ -416,7 +427,8 @@ def _vit_overtakes_resnet(t: pd.DataFrame, chance: float, metrics: list[str]) ->
     proxy = test(t, f"`{VIT}` gains on `{CNN}` at {metrics[0]} from {lo['samples']:,} to {hi['samples']:,} samples",
                  metrics[0], _gap_change({"model": VIT}, {"model": CNN}, lo, hi), chance)
     return _crossover(reached, proxy, f"{hi['samples']:,} samples", lambda: "; ".join(
-        _law_crossover(t, (f"`{CNN}`", {"model": CNN}), (f"`{VIT}`", {"model": VIT}), metric, chance) for metric in metrics))
+        _law_crossover(t, (f"`{CNN}`", {"model": CNN}), (f"`{VIT}`", {"model": VIT}), metric, chance, "cnn_vs_vit")
+        for metric in metrics))
 
 
 @claim("A4.resnet-first", "cnn_vs_vit", "architecture", "With few samples ResNet beats ViT (zero-shot)",
@@ -535,7 +547,7 @@ def _(t, chance):
        "above 1B samples")
 def _(t, chance):
     one = t[t["epochs"] == 1.0]  # one epoch of pools of growing size: samples seen = pool
-    predicted = "; ".join(_law_crossover(one, ("SLIP", SLIP), (name, other), "zero-shot", chance)
+    predicted = "; ".join(_law_crossover(one, ("SLIP", SLIP), (name, other), "zero-shot", chance, "strategies")
                           for name, other in (("CLIP", CLIP), ("FLIP", FLIP)))
     return beyond(f"CLIP and FLIP above SLIP beyond ~1B samples; our most: {int(t['samples'].max()):,}; {predicted}")
 

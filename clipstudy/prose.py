@@ -46,6 +46,23 @@ def scale(profile: str, world: Path, table: pd.DataFrame) -> str:
             f"count their own). Chance is {chance(world):.1f}% zero-shot top-1.")
 
 
+def recorded_scale(table: pd.DataFrame) -> str:
+    """The scale sentence of runs recorded by benchmarks/laws.py (the deeper laptop grids,
+    scaling.recorded), or how to record them where none are."""
+    if not len(table):
+        return ("Not recorded: `.venv/bin/python benchmarks/laws.py` trains the deeper laptop grids (about an hour "
+                "on 2 cores) and records their runs in `benchmarks/results/laws-cpu.jsonl`.")
+    seeds = table.groupby("config")["seed"].nunique()
+    n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
+    arms = ", ".join(f"`{a}`" for a in dict.fromkeys(table["model"] + " " + table["strategy"]))
+    return (f"**Scale (recorded by `benchmarks/laws.py`, not trained by `make book`):** world `{table['world'].iloc[0]}`; "
+            f"{arms}; batch {', '.join(map(str, sorted(table['batch_size'].unique())))}; fed at "
+            f"{', '.join(map(str, sorted(table['image_size'].unique())))} px; {table['samples'].min():,}-"
+            f"{table['samples'].max():,} samples seen; {n} seed(s) per point; {len(table)} runs in "
+            f"{'/'.join(sorted(table['precision'].unique()))}, {table['train_seconds'].sum() / 60:.1f} minutes of "
+            f"training summed over runs, on {table['machine'].iloc[0]}. Chance is {table['chance'].iloc[0]:.1f}% zero-shot top-1.")
+
+
 def floor_note(table: pd.DataFrame, world: Path, metric: str = "zero-shot", margin: float = 1.0) -> str:
     """A sentence on how many runs score within `margin` points of chance: a comparison among
     such runs is a floor effect (nothing learned yet), not evidence for or against a claim."""

@@ -45,10 +45,11 @@ RECORDED = Path("benchmarks/results/laws-cpu.jsonl")
 OK, FAILED, TOO_FEW = "fits its held-out budget", "fails its held-out budget", "too few budgets above chance"
 
 
-def recorded(path: str | Path = RECORDED, chapter: str | None = None) -> pd.DataFrame:
+def recorded(path: str | Path | None = None, chapter: str | None = None) -> pd.DataFrame:
     """The recorded runs of the deeper laptop grids (benchmarks/laws.py), one row per run with
-    study.tidy's columns and `chapter`; only `chapter`'s when given. Empty where none are recorded."""
-    path = Path(path)
+    study.tidy's columns and `chapter`; only `chapter`'s when given. Empty where none are recorded.
+    `path`: default RECORDED."""
+    path = Path(path or RECORDED)
     rows = [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
     table = pd.DataFrame(rows)
     if chapter is not None and len(table):
@@ -234,16 +235,18 @@ def crossover_text(cross: dict, later: str = "the larger") -> str:
 
 
 def crossover_table(fits: dict[str, dict], order: list[str] | None = None, pairs: list[tuple[str, str]] | None = None,
-                    columns: tuple[str, str] = ("smaller", "larger")) -> pd.DataFrame:
+                    columns: tuple[str, str] = ("smaller", "larger"), paper: str = "") -> pd.DataFrame:
     """Where the second arm's fitted error falls below the first's, with its 95% interval, or why no
     crossover is given: for each pair of arms in `order` (smaller first), or for the given `pairs`
-    (e.g. (the arm ahead at first, the arm the paper says overtakes it)); `columns` name the two."""
+    (e.g. (the arm ahead at first, the arm the paper says overtakes it)); `columns` name the two.
+    `paper`: where the paper saw the crossover, a column beside ours."""
     pairs = pairs if pairs is not None else [(a, b) for i, a in enumerate(order) for b in order[i + 1:]]
     rows = []
     for first, second in pairs:
         cross = crossover(fits[first], fits[second], names=(first, second))
         rows.append({columns[0]: first, columns[1]: second,
-                     f"crossover ({fits[first]['x']})": crossover_text(cross, later=second)})
+                     f"crossover ({fits[first]['x']})": crossover_text(cross, later=second),
+                     **({"paper": paper} if paper else {})})
     return pd.DataFrame(rows)
 
 

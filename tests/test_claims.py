@@ -19,11 +19,11 @@ METRICS = ["zero-shot", "shifts", "5-shot", "10-shot", "linear probe", "i2t R@1"
 GFLOPS = {"vit-ti-8": 0.1, "vit-s-8": 0.3, "vit-b-8": 0.9, "vit-b-16": 0.3, "vit-l-8": 3.0}
 
 
-def grid_table(name: str, profile: str, pool: int, score=None, seed: int = 0) -> pd.DataFrame:
-    """A tidy table of a chapter's grid at `profile` as study.tidy writes it, metrics from `score(row, metric)`
-    (default: random), on a world of `pool` pairs."""
+def grid_table(name: str, profile: str, pool: int, score=None, seed: int = 0, sizes: dict | None = None) -> pd.DataFrame:
+    """A tidy table of a chapter's grid at `profile` (or of the given `sizes`: train, grid, seeds) as
+    study.tidy writes it, metrics from `score(row, metric)` (default: random), on a world of `pool` pairs."""
     rng = np.random.default_rng(seed)
-    sizes = CHAPTERS[name][profile]
+    sizes = sizes or CHAPTERS[name][profile]
     rows = []
     for point in study.grid_points(sizes, pool):
         for s in sizes["seeds"]:
@@ -59,9 +59,11 @@ def all_tables(profile: str, pool: int) -> dict:
 
 
 @pytest.fixture(autouse=True)
-def fewer_bootstrap_draws(monkeypatch):
-    """The crossover rows refit their scaling laws per bootstrap draw: 200 draws keep these tests quick."""
+def fewer_bootstrap_draws(monkeypatch, tmp_path):
+    """The crossover rows refit their scaling laws per bootstrap draw: 200 draws keep these tests quick.
+    And no deeper laptop grid is recorded (the repository's benchmarks/results/laws-cpu.jsonl is not read)."""
     monkeypatch.setattr(scaling, "BOOT", 200)
+    monkeypatch.setattr(scaling, "RECORDED", tmp_path / "no-laws.jsonl")
 
 
 def test_registry_is_complete_and_well_formed():
@@ -270,3 +272,30 @@ def test_crossovers_beyond_the_grid_are_predicted_by_fitted_laws():
     assert row["verdict"] == verdicts.BEYOND and row["test"].count("(extrapolated)") == 2, row["test"]
     assert "put CLIP above SLIP at zero-shot" in row["test"] and "put FLIP above SLIP" in row["test"]
     assert v["A5.slip-one-epoch"]["verdict"] == "holds"  # the one-epoch cell is still the largest pool
+
+
+def test_claims_quote_the_recorded_deeper_grid_where_the_chapters_own_cannot_be_fitted(tmp_path, monkeypatch):
+    """At laptop the chapters' grids are too shallow for a law; the deeper grids benchmarks/laws.py records
+    (chapters.LAWS) are not: the crossover rows quote theirs, named as such, near the known crossover."""
+    rn, vit = (30.0, 50.0, 0.5), (10.0, 80.0, 0.3)  # error in points, samples in units of 8,192
+    c = np.geomspace(1, 1e4, 100_000)
+    truth = 8_192 * c[np.nonzero(scaling.law(c, *vit) < scaling.law(c, *rn))[0][0]]  # ~240k samples
+    towers = _law_score({"rn50": rn, "vit-b-16": vit}, 8_192, lambda r: r["model"])
+    kinds = _law_score({"SLIP": rn, "CLIP": vit, "FLIP": vit}, 4_096, lambda r: r["strategy"])
+    deep = pd.concat([grid_table(name, "laptop", 32_768, score,
+                                 sizes={"train": CHAPTERS[name]["laptop"]["train"], **chapters.LAWS[name]}).assign(chapter=name)
+                      for name, score in (("cnn_vs_vit", towers), ("strategies", kinds))])
+    path = tmp_path / "laws.jsonl"
+    path.write_text(deep.assign(chance=1.0, world="study-laptop").to_json(orient="records", lines=True))
+    monkeypatch.setattr(scaling, "RECORDED", path)
+    row = {x["key"]: x for x in claims.verdicts_of("cnn_vs_vit", grid_table("cnn_vs_vit", "laptop", 32_768, towers),
+                                                   1.0)}["A4.vit-later"]
+    assert "no fit (`rn50`: too few budgets above chance" in row["test"]
+    found = re.search(r"deeper laptop grid recorded by benchmarks/laws.py \(3 seeds, 8,192-65,536 samples at 64 px; "
+                      r"the page's recorded section\): ([\d,]+) \[", row["test"])
+    assert found, row["test"]
+    assert abs(math.log(float(found.group(1).replace(",", "")) / truth)) < 0.5
+    row = {x["key"]: x for x in claims.verdicts_of("strategies", grid_table("strategies", "laptop", 32_768, kinds),
+                                                   1.0)}["A5.slip-overtaken"]
+    assert row["test"].count("deeper laptop grid recorded by benchmarks/laws.py") == 2, row["test"]
+    assert row["test"].count("(extrapolated)") == 2, row["test"]

@@ -1,5 +1,6 @@
 """Saturating power-law fits (clipstudy/scaling.py) on synthetic runs drawn from known laws."""
 
+import json
 import math
 
 import numpy as np
@@ -99,3 +100,31 @@ def test_crossover_table_reads_given_pairs_and_names_the_arm_that_overtakes():
     fits["rn"]["status"] = scaling.TOO_FEW
     assert scaling.crossover_table(fits, ["rn", "vit"]).iloc[0]["crossover (samples)"] == \
         f"no fit (rn: {scaling.TOO_FEW})"  # pairs from `order`, the failed arm named
+
+
+def test_recorded_runs_are_read_per_chapter_and_empty_where_none(tmp_path):
+    path = tmp_path / "laws.jsonl"
+    assert scaling.recorded(path).empty
+    rows = pd.concat([runs(30.0, 40.0, 0.3, model="rn").assign(chapter="cnn_vs_vit"),
+                      runs(20.0, 70.0, 0.5, model="vit-ti-8").assign(chapter="strategies")])
+    path.write_text(rows.to_json(orient="records", lines=True))
+    assert len(scaling.recorded(path)) == len(rows)
+    towers = scaling.recorded(path, chapter="cnn_vs_vit")
+    assert set(towers["model"]) == {"rn"} and len(towers) == 5 * len(BUDGETS)
+
+
+def test_the_deeper_laptop_grids_give_every_arm_a_checked_law_on_paired_seeds():
+    """chapters.LAWS: each arm at least MIN_BUDGETS + 1 budgets (one may sit at chance), every arm the
+    same seeds (3 or more) and the same budgets, so that crossovers compare paired fits."""
+    from clipstudy.chapters import CHAPTERS, LAWS
+    from clipstudy.study import grid_points
+
+    for name, sizes in LAWS.items():
+        assert len(sizes["seeds"]) >= 3
+        points = grid_points({"train": CHAPTERS[name]["laptop"]["train"], **sizes}, 32_768)
+        arms: dict[str, set] = {}
+        for p in points:
+            arms.setdefault(json.dumps({k: v for k, v in p.items() if k not in ("samples", "data_limit")},
+                                       sort_keys=True), set()).add(p["samples"])
+        assert len(arms) >= 2 and len({frozenset(b) for b in arms.values()}) == 1
+        assert all(len(b) >= scaling.MIN_BUDGETS + 1 for b in arms.values())
