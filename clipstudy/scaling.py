@@ -250,6 +250,26 @@ def crossover_table(fits: dict[str, dict], order: list[str] | None = None, pairs
     return pd.DataFrame(rows)
 
 
+def check_note(fits: dict[str, dict]) -> str:
+    """A sentence on the held-out checks: each arm whose law failed it, and which way it missed
+    (error at the largest budget below the prediction: it fell faster than the law allows, as in
+    the onset of learning, before the saturating regime the law describes)."""
+    failed = {arm: f["holdout"] for arm, f in fits.items() if f["status"] == FAILED}
+    fitted = [arm for arm, f in fits.items() if f["status"] in (OK, FAILED)]
+    if not fitted:
+        return "No arm has enough budgets above chance for a law."
+    if not failed:
+        return f"Every law fitted ({', '.join(f'`{a}`' for a in fitted)}) predicts its held-out budget."
+    parts = [f"`{arm}` measured {h['measured']['value']:.1f} [{h['measured']['low']:.1f}, {h['measured']['high']:.1f}] "
+             f"at {_num(h['budget'])} where its law predicted {h['predicted']['value']:.1f} "
+             f"[{h['predicted']['low']:.1f}, {h['predicted']['high']:.1f}]" for arm, h in failed.items()]
+    faster = [arm for arm, h in failed.items() if h["measured"]["value"] < h["predicted"]["value"]]
+    return (f"{len(failed)} of {len(fitted)} laws fail their held-out check and are not used (error, points): "
+            + "; ".join(parts) + "."
+            + (f" The error of {', '.join(f'`{a}`' for a in faster)} fell faster than its law allows: the onset "
+               "of learning, before the saturating regime a power law describes." if faster else ""))
+
+
 def params_table(fits: dict[str, dict]) -> pd.DataFrame:
     """One row per arm: budgets fitted (and at chance), seeds, E_inf / A / alpha with intervals, the
     held-out check (predicted vs measured error at the largest budget) and its status."""

@@ -128,3 +128,15 @@ def test_the_deeper_laptop_grids_give_every_arm_a_checked_law_on_paired_seeds():
                                        sort_keys=True), set()).add(p["samples"])
         assert len(arms) >= 2 and len({frozenset(b) for b in arms.values()}) == 1
         assert all(len(b) >= scaling.MIN_BUDGETS + 1 for b in arms.values())
+
+
+def test_check_note_names_each_failed_law_and_which_way_it_missed():
+    good = runs(20.0, 70.0, 0.5, model="good", seed=3)
+    steep = runs(20.0, 70.0, 0.5, model="steep", seed=4, bend=-15.0)  # the largest budget far better than the law
+    fits = scaling.fit_all(pd.concat([good, steep]), boot=100)
+    note = scaling.check_note(fits)
+    assert note.startswith("1 of 2 laws fail") and "`steep` measured" in note and "fell faster" in note
+    assert "`good`" not in note
+    assert scaling.check_note(scaling.fit_all(good, boot=100)) == "Every law fitted (`good`) predicts its held-out budget."
+    fits["good"]["status"] = fits["steep"]["status"] = scaling.TOO_FEW
+    assert scaling.check_note(fits) == "No arm has enough budgets above chance for a law."
