@@ -62,11 +62,15 @@ def law(c, e_inf: float, a: float, alpha: float):
     return e_inf + a * np.power(c, -alpha)
 
 
-def _fit(c: np.ndarray, e: np.ndarray) -> np.ndarray:
+def _fit(c: np.ndarray, e: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
     """(e_inf, a, alpha) by bounded least squares; NaNs when it does not converge. Bounds: an
-    error floor between 0 and the smallest error seen, a >= 0, 0 <= alpha <= 3."""
+    error floor between 0 and the smallest error seen, a >= 0, 0 <= alpha <= 3. `start`: where the
+    search begins (a bootstrap draw starts from the fit on the means: the same optimum, ~3x fewer
+    steps), else from the data."""
     floor = float(np.min(e))
-    start = (max(floor - 1.0, 0.0), max(float(e[0] - floor), 1e-3) + 1.0, 0.5)
+    if start is None or not np.all(np.isfinite(start)):
+        start = (max(floor - 1.0, 0.0), max(float(e[0] - floor), 1e-3) + 1.0, 0.5)
+    start = np.clip(start, [0.0, 0.0, 0.0], [floor, np.inf, 3.0])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)
@@ -109,13 +113,13 @@ def fit(runs: pd.DataFrame, x: str = "samples", metric: str = "zero-shot", chanc
         draws = _draws(len(e), boot, np.random.default_rng(seed))
     draws = draws[:, :len(e)] % len(e)
     whole = _fit(c, e.mean(0))
-    boot_all = np.array([_fit(c, e[d].mean(0)) for d in draws])
+    boot_all = np.array([_fit(c, e[d].mean(0), whole) for d in draws])
     n = len(e)
     for i, name in enumerate(("E_inf", "A", "alpha")):
         out["params"][name] = {"value": float(whole[i]), **_spread(whole[i], boot_all[:, i], n)}
     # held-out check: fit the smaller budgets, predict the largest, per draw
     head = _fit(c[:-1], e[:, :-1].mean(0))
-    boot_head = np.array([_fit(c[:-1], e[d][:, :-1].mean(0)) for d in draws])
+    boot_head = np.array([_fit(c[:-1], e[d][:, :-1].mean(0), head) for d in draws])
     pred = law(c[-1], *boot_head.T)
     measured = np.array([e[d][:, -1].mean() for d in draws])
     gap = pred - measured
