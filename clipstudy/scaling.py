@@ -115,8 +115,11 @@ def fit(runs: pd.DataFrame, x: str = "samples", metric: str = "zero-shot", chanc
     whole = _fit(c, e.mean(0))
     boot_all = np.array([_fit(c, e[d].mean(0), whole) for d in draws])
     n = len(e)
+    bounds = ((0.0, float(e.mean(0).min())), (0.0, math.inf), (0.0, 3.0))  # as `_fit`'s: no interval beyond them
     for i, name in enumerate(("E_inf", "A", "alpha")):
-        out["params"][name] = {"value": float(whole[i]), **_spread(whole[i], boot_all[:, i], n)}
+        span = _spread(whole[i], boot_all[:, i], n)
+        out["params"][name] = {"value": float(whole[i]), "low": max(span["low"], bounds[i][0]),
+                               "high": min(span["high"], bounds[i][1])}
     # held-out check: fit the smaller budgets, predict the largest, per draw
     head = _fit(c[:-1], e[:, :-1].mean(0))
     boot_head = np.array([_fit(c[:-1], e[d][:, :-1].mean(0), head) for d in draws])

@@ -140,3 +140,11 @@ def test_check_note_names_each_failed_law_and_which_way_it_missed():
     assert scaling.check_note(scaling.fit_all(good, boot=100)) == "Every law fitted (`good`) predicts its held-out budget."
     fits["good"]["status"] = fits["steep"]["status"] = scaling.TOO_FEW
     assert scaling.check_note(fits) == "No arm has enough budgets above chance for a law."
+
+
+def test_parameter_intervals_stay_within_the_fits_bounds():
+    """A law pinned at a bound (here E_inf at 0: error still falling steeply) gets no interval beyond it."""
+    fits = scaling.fit_all(runs(0.0, 95.0, 0.3, noise=1.0, seeds=3), boot=100)
+    p = fits["m"]["params"]
+    assert p["E_inf"]["low"] >= 0.0 and p["alpha"]["low"] >= 0.0 and p["A"]["low"] >= 0.0
+    assert p["E_inf"]["high"] <= 100.0 and p["alpha"]["high"] <= 3.0
